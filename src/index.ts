@@ -1,0 +1,37 @@
+/** node-wot-vo: durable memory for node-wot servients. Public API and types. */
+import "./quirks";
+export { attach, pluginOf, VoPlugin, type VoServient, type VoHelpers } from "./servient";
+export {
+  resolveOptions,
+  loadConfigFile,
+  fromVoWotDescriptor,
+  applyEnvironment,
+  ENVIRONMENT,
+  type VoOptions,
+  type VoOptionsInput,
+  type RecorderOptions,
+  type HistoryOptions,
+  type SqliteOptions,
+  type HttpOptions,
+} from "./config";
+export {
+  SqliteDb,
+  normaliseAddress,
+  COLUMN_TYPES,
+  type ColumnType,
+  type StatusRow,
+  type RunResult,
+  type SqlRow,
+} from "./store/sqlite-db";
+export {
+  HistoryStore,
+  type HistoryQuery,
+  type AggregateQuery,
+  type AggregateWindow,
+  type SeriesInfo,
+} from "./store/history";
+export { InfluxDb, InfluxNotConfiguredError, type InfluxStatus } from "./influx/influxdb";
+export type { InfluxOptions } from "./influx/options";
+export { RECORD_ANNOTATION, PLUGIN_ANNOTATION } from "./recorder/filter";
+export { VoError, VoInputError, VoConfigError } from "./errors";
+export type { InteractionRecord, HistoryRow, AffordanceKind, RecordOp, JsonValue } from "./types";

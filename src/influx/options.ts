@@ -1,0 +1,74 @@
+/**
+ * Options of the InfluxDB room: JSON-schema fragment, defaults and types in one place
+ * (the shape of @influxdata/influxdb-client's DEFAULT_WriteOptions).
+ */
+export interface InfluxOptions {
+  /** Ship the history to InfluxDB. Off: `servient.influxdb` exists but every call says how to configure it. */
+  enabled: boolean;
+  /** `2`: InfluxDB 2.x / Cloud / 3 through the official client; `1`: InfluxDB 1.x `/write` and `/query`. */
+  apiVersion: 1 | 2;
+  url: string;
+  /** API v2: token, org, bucket. */
+  token?: string;
+  org: string;
+  bucket: string;
+  /** Create the bucket(s) on first use (v2; needs a token allowed to). */
+  createBucket: boolean;
+  /** API v1: database, retention policy, user and password. */
+  database: string;
+  retentionPolicy?: string;
+  username?: string;
+  password?: string;
+  /** `tagged`: one measurement per kind with thing/name tags (default); `vo-wot`: vo-wot's layout. */
+  layout: "tagged" | "vo-wot";
+  /** Points per write request. */
+  batchSize: number;
+  /** Longest a record waits before its batch is sent. */
+  flushIntervalMs: number;
+  /** Backoff between retries: first delay, ceiling, and jitter (0…1). */
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  retryJitter: number;
+  /** Per-request timeout. */
+  timeoutMs: number;
+  /** Bound of unshipped records kept in the outbox; the oldest are dropped (counted, logged) beyond it. */
+  outbox: { maxRows: number; maxBytes: number };
+  /** How long shutdown waits for the outbox to drain. */
+  shutdownFlushMs: number;
+}
+
+export const influxSchema = {
+  type: "object",
+  additionalProperties: false,
+  default: {},
+  properties: {
+    enabled: { type: "boolean", default: false },
+    apiVersion: { enum: [1, 2], default: 2 },
+    url: { type: "string", pattern: "^https?://", default: "http://localhost:8086" },
+    token: { type: "string" },
+    org: { type: "string", minLength: 1, default: "wot" },
+    bucket: { type: "string", minLength: 1, default: "vo" },
+    createBucket: { type: "boolean", default: false },
+    database: { type: "string", minLength: 1, default: "vo" },
+    retentionPolicy: { type: "string", minLength: 1 },
+    username: { type: "string" },
+    password: { type: "string" },
+    layout: { enum: ["tagged", "vo-wot"], default: "tagged" },
+    batchSize: { type: "integer", minimum: 1, maximum: 100000, default: 5000 },
+    flushIntervalMs: { type: "integer", minimum: 1, default: 1000 },
+    retryDelayMs: { type: "integer", minimum: 1, default: 500 },
+    maxRetryDelayMs: { type: "integer", minimum: 1, default: 30000 },
+    retryJitter: { type: "number", minimum: 0, maximum: 1, default: 0.2 },
+    timeoutMs: { type: "integer", minimum: 1, default: 10000 },
+    outbox: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxRows: { type: "integer", minimum: 1, default: 10000000 },
+        maxBytes: { type: "integer", minimum: 1, default: 2147483648 },
+      },
+    },
+    shutdownFlushMs: { type: "integer", minimum: 0, default: 5000 },
+  },
+} as const;

@@ -1,0 +1,100 @@
+/**
+ * Payload handling for the recorder: read a binding's `Content` once, hand node-wot a buffered copy
+ * (so handlers that use `value()`, `data` or `arrayBuffer()` still work), and turn the bytes into
+ * JSON text for the history without parsing what is already JSON twice.
+ */
+import { Readable } from "node:stream";
+import { Content, ContentSerdes, ProtocolHelpers } from "@node-wot/core";
+import type * as WoT from "wot-typescript-definitions";
+
+type DataSchema = WoT.DataSchema;
+
+/**
+ * A `Content` whose bytes are already in memory. `toBuffer()` (what InteractionOutput.value() and
+ * arrayBuffer() use) returns them without a stream; `body` makes a stream only when asked for.
+ */
+export class BufferedContent extends Content {
+  readonly bytes: Buffer;
+
+  constructor(type: string, bytes: Buffer) {
+    super(type, EMPTY_STREAM);
+    this.bytes = bytes;
+    let stream: NodeJS.ReadableStream | undefined;
+    // The stream is made only if a handler or the binding asks for it (e.g. to pipe a response).
+    Object.defineProperty(this, "body", {
+      get: () => (stream ??= Readable.from([bytes])),
+      set: () => undefined,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+
+  override toBuffer(): Promise<Buffer> {
+    return Promise.resolve(this.bytes);
+  }
+}
+
+const EMPTY_STREAM = Readable.from([]);
+
+/** Reads a Content's bytes (its stream is consumed; use a BufferedContent afterwards). */
+export function readContent(content: Content): Promise<Buffer> {
+  if (content instanceof BufferedContent) return Promise.resolve(content.bytes);
+  return ProtocolHelpers.readStreamFully(content.body);
+}
+
+/** Placeholder stored instead of a payload that cannot or should not be kept whole. */
+export function placeholder(info: Record<string, string | number | boolean>): string {
+  return JSON.stringify(info);
+}
+
+/**
+ * JSON text for the history from a payload. JSON bodies are kept as sent (after checking that they
+ * parse); other media types go through node-wot's codecs; what no codec can read is described.
+ */
+export function bytesToJson(
+  type: string,
+  bytes: Buffer,
+  schema: DataSchema | undefined,
+  maxBytes: number,
+): string | undefined {
+  if (bytes.length === 0) return undefined;
+  if (bytes.length > maxBytes)
+    return placeholder({ $truncated: true, bytes: bytes.length, contentType: type });
+  const mediaType = type.split(";")[0].trim().toLowerCase();
+  if (mediaType === "application/json" || mediaType.endsWith("+json")) {
+    const text = bytes.toString("utf8");
+    try {
+      JSON.parse(text);
+      return text;
+    } catch {
+      return JSON.stringify(text); // malformed body: keep what was sent, as a string
+    }
+  }
+  try {
+    return valueToJson(ContentSerdes.get().contentToValue({ type, body: bytes }, schema ?? {}), maxBytes);
+  } catch {
+    return placeholder({ contentType: type, bytes: bytes.length });
+  }
+}
+
+/** JSON text of a script-side value (event data, read-handler result); streams are not consumed. */
+export function valueToJson(value: unknown, maxBytes: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (isStream(value)) return placeholder({ $stream: true });
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    return placeholder({ $unserialisable: (err as Error).message });
+  }
+  if (text === undefined) return undefined;
+  return text.length > maxBytes ? placeholder({ $truncated: true, bytes: Buffer.byteLength(text) }) : text;
+}
+
+function isStream(v: unknown): boolean {
+  if (v === null || typeof v !== "object") return false;
+  return (
+    typeof (v as { getReader?: unknown }).getReader === "function" ||
+    typeof (v as { pipe?: unknown }).pipe === "function"
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * Which interactions are recorded: config globs over `<thing>/<affordance>` and TD annotations.
+ * Decisions are cached per thing and affordance, so the hot path is one Map lookup.
+ */
+import picomatch from "picomatch";
+import type { AffordanceKind } from "../types";
+
+/** TD annotation (on a thing or an affordance): `"vo:record": false` opts out of recording. */
+export const RECORD_ANNOTATION = "vo:record";
+/** TD annotation the plugin puts on the affordances it adds itself; those are never recorded. */
+export const PLUGIN_ANNOTATION = "vo:plugin";
+
+export interface FilterOptions {
+  include: string[];
+  exclude: string[];
+}
+
+interface ThingLike {
+  id: string;
+  title: string;
+  [key: string]: unknown;
+}
+
+export class RecordFilter {
+  private readonly include: (s: string) => boolean;
+  private readonly exclude: (s: string) => boolean;
+
+  constructor(options: FilterOptions) {
+    const compile = (globs: string[]) => (globs.length ? picomatch(globs, { dot: true }) : () => false);
+    this.include = compile(options.include);
+    this.exclude = compile(options.exclude);
+  }
+
+  /** Decides once per (thing, kind, name); call again after the TD changes. */
+  accepts(
+    thing: ThingLike,
+    kind: AffordanceKind,
+    name: string,
+    affordance: Record<string, unknown> | undefined,
+  ): boolean {
+    if (isManagementThing(thing)) return false;
+    if (thing[RECORD_ANNOTATION] === false) return false;
+    if (affordance?.[PLUGIN_ANNOTATION] === true || affordance?.[RECORD_ANNOTATION] === false) return false;
+    const keys = [`${thing.title}/${name}`, `${thing.id}/${name}`];
+    return keys.some(this.include) && !keys.some(this.exclude);
+  }
+}
+
+/** node-wot's CLI exposes a management thing titled "servient"; it is not the device's data. */
+function isManagementThing(thing: ThingLike): boolean {
+  const actions = thing.actions as Record<string, unknown> | undefined;
+  return thing.title === "servient" && actions?.runScript !== undefined && actions?.shutdown !== undefined;
+}

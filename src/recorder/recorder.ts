@@ -1,0 +1,245 @@
+/**
+ * Turns every interaction of an exposed thing into an InteractionRecord, by wrapping the thing's
+ * own methods (per instance, so only things of this servient are touched):
+ *
+ *  - handleWriteProperty / handleInvokeAction: what every protocol binding calls. The payload is
+ *    read once and node-wot gets a BufferedContent, so handlers can still use value(), data or
+ *    arrayBuffer(). The call completes only after the record is committed.
+ *  - emitEvent (synchronous in node-wot): recorded in the next group commit, the script does not wait.
+ *  - emitPropertyChange: the value the read handler returns inside that call is captured through
+ *    AsyncLocalStorage (no second read), then recorded.
+ *
+ * Errors of the interaction are re-thrown unchanged; a failure of the store is reported as such.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { performance } from "node:perf_hooks";
+import type { Content, ExposedThing } from "@node-wot/core";
+import type * as WoT from "wot-typescript-definitions";
+import type { HistoryStore } from "../store/history";
+import type { AffordanceKind, InteractionRecord } from "../types";
+import { errorMessage } from "../errors";
+import { createLogger } from "../log";
+import { BufferedContent, bytesToJson, readContent, valueToJson } from "./content";
+import { RecordFilter, type FilterOptions } from "./filter";
+
+const log = createLogger("recorder");
+
+export interface RecorderOptions extends FilterOptions {
+  enabled: boolean;
+  maxValueBytes: number;
+}
+
+type InteractionOptions = WoT.InteractionOptions & { formIndex: number };
+type Affordance = { forms?: { href?: string }[]; [key: string]: unknown };
+
+interface ChangeSlot {
+  thing: ExposedThing;
+  name: string;
+  captured: boolean;
+  value: unknown;
+}
+
+/** Thrown when the interaction succeeded but its record could not be committed. */
+export class RecordNotCommittedError extends Error {
+  constructor(cause: unknown) {
+    super(`the interaction completed but node-wot-vo could not record it: ${errorMessage(cause)}`);
+    this.name = "RecordNotCommittedError";
+  }
+}
+
+export class Recorder {
+  private readonly filter: RecordFilter;
+  private readonly instrumented = new WeakSet<ExposedThing>();
+  private readonly decisions = new WeakMap<ExposedThing, Map<string, boolean>>();
+  private readonly changeSlots = new AsyncLocalStorage<ChangeSlot>();
+
+  constructor(
+    private readonly store: HistoryStore,
+    private readonly options: RecorderOptions,
+  ) {
+    this.filter = new RecordFilter(options);
+  }
+
+  /** Installs the wrappers on one thing (idempotent). Call before the script sets handlers. */
+  instrument(thing: ExposedThing): void {
+    if (!this.options.enabled || this.instrumented.has(thing)) return;
+    this.instrumented.add(thing);
+    this.wrapWriteProperty(thing);
+    this.wrapInvokeAction(thing);
+    this.wrapEmitEvent(thing);
+    this.wrapPropertyChange(thing);
+  }
+
+  /** Forget cached include/exclude decisions (after affordances were added to a thing). */
+  refresh(thing: ExposedThing): void {
+    this.decisions.delete(thing);
+  }
+
+  private records(thing: ExposedThing, kind: AffordanceKind, name: string): boolean {
+    let cache = this.decisions.get(thing);
+    if (cache === undefined) this.decisions.set(thing, (cache = new Map()));
+    const key = `${kind}:${name}`;
+    let decision = cache.get(key);
+    if (decision === undefined) {
+      decision = this.filter.accepts(thing as never, kind, name, affordanceOf(thing, kind, name));
+      cache.set(key, decision);
+    }
+    return decision;
+  }
+
+  private base(
+    thing: ExposedThing,
+    kind: AffordanceKind,
+    name: string,
+    op: InteractionRecord["op"],
+    source: string,
+  ) {
+    return { thingId: thing.id, thingTitle: thing.title, kind, name, op, source };
+  }
+
+  private wrapWriteProperty(thing: ExposedThing): void {
+    const original = thing.handleWriteProperty.bind(thing);
+    const max = this.options.maxValueBytes;
+    thing.handleWriteProperty = async (
+      name: string,
+      input: Content,
+      options: InteractionOptions,
+    ): Promise<void> => {
+      if (!this.records(thing, "property", name)) return original(name, input, options);
+      const bytes = await readContent(input);
+      const content = new BufferedContent(input.type, bytes);
+      const record: InteractionRecord = {
+        ...this.base(thing, "property", name, "write", sourceOf(thing, "property", name, options)),
+        ok: true,
+        valueJson: bytesToJson(input.type, bytes, thing.properties[name] as WoT.DataSchema, max),
+      };
+      try {
+        await original(name, content, options);
+      } catch (err) {
+        record.ok = false;
+        record.error = errorMessage(err);
+        await this.commit(record, false);
+        throw err;
+      }
+      await this.commit(record, true);
+    };
+  }
+
+  private wrapInvokeAction(thing: ExposedThing): void {
+    const original = thing.handleInvokeAction.bind(thing);
+    const max = this.options.maxValueBytes;
+    thing.handleInvokeAction = async (
+      name: string,
+      input: Content,
+      options: InteractionOptions,
+    ): Promise<Content | void> => {
+      if (!this.records(thing, "action", name)) return original(name, input, options);
+      const bytes = await readContent(input);
+      const content = new BufferedContent(input.type, bytes);
+      const action = thing.actions[name] as { input?: WoT.DataSchema; output?: WoT.DataSchema } | undefined;
+      const record: InteractionRecord = {
+        ...this.base(thing, "action", name, "invoke", sourceOf(thing, "action", name, options)),
+        ok: true,
+        valueJson: bytesToJson(input.type, bytes, action?.input, max),
+      };
+      const started = performance.now();
+      let output: Content | void;
+      try {
+        output = await original(name, content, options);
+      } catch (err) {
+        record.durationMs = performance.now() - started;
+        record.ok = false;
+        record.error = errorMessage(err);
+        await this.commit(record, false);
+        throw err;
+      }
+      record.durationMs = performance.now() - started;
+      if (output !== undefined) {
+        const outBytes = await readContent(output);
+        record.outputJson = bytesToJson(output.type, outBytes, action?.output, max);
+        output = new BufferedContent(output.type, outBytes);
+      }
+      await this.commit(record, true);
+      return output;
+    };
+  }
+
+  private wrapEmitEvent(thing: ExposedThing): void {
+    const original = thing.emitEvent.bind(thing);
+    thing.emitEvent = (name: string, data: WoT.InteractionInput): void => {
+      original(name, data); // unknown names throw here and are not recorded
+      if (!this.records(thing, "event", name)) return;
+      this.store
+        .append({
+          ...this.base(thing, "event", name, "emit", "local"),
+          ok: true,
+          valueJson: valueToJson(data, this.options.maxValueBytes),
+        })
+        .catch((err) =>
+          log.error("event '%s' of '%s' not recorded: %s", name, thing.title, errorMessage(err)),
+        );
+    };
+  }
+
+  private wrapPropertyChange(thing: ExposedThing): void {
+    // Capture what the read handler returns while emitPropertyChange runs it.
+    const setReadHandler = thing.setPropertyReadHandler.bind(thing);
+    thing.setPropertyReadHandler = (name: string, handler: WoT.PropertyReadHandler): WoT.ExposedThing => {
+      const slots = this.changeSlots;
+      return setReadHandler(name, async (options?: WoT.InteractionOptions) => {
+        const value = await handler(options);
+        const slot = slots.getStore();
+        if (slot !== undefined && slot.thing === thing && slot.name === name && !slot.captured) {
+          slot.captured = true;
+          slot.value = value;
+        }
+        return value;
+      });
+    };
+    const original = thing.emitPropertyChange.bind(thing);
+    thing.emitPropertyChange = async (name: string): Promise<void> => {
+      if (!this.records(thing, "property", name)) return original(name);
+      const slot: ChangeSlot = { thing, name, captured: false, value: undefined };
+      await this.changeSlots.run(slot, () => original(name));
+      await this.commit(
+        {
+          ...this.base(thing, "property", name, "change", "local"),
+          ok: true,
+          valueJson: valueToJson(slot.value, this.options.maxValueBytes),
+        },
+        true,
+      );
+    };
+  }
+
+  /** Waits for the record's group commit. */
+  private async commit(record: InteractionRecord, succeeded: boolean): Promise<void> {
+    try {
+      await this.store.append(record);
+    } catch (err) {
+      // The interaction's own error wins when it failed; otherwise the client must learn that
+      // its acknowledged interaction is not in the history.
+      if (succeeded) throw new RecordNotCommittedError(err);
+    }
+  }
+}
+
+function affordanceOf(thing: ExposedThing, kind: AffordanceKind, name: string): Affordance | undefined {
+  const map = (kind === "property" ? thing.properties : kind === "action" ? thing.actions : thing.events) as
+    Record<string, Affordance> | undefined;
+  return map?.[name];
+}
+
+/** The binding scheme of the form the request came through (`http`, `coap`, …). */
+function sourceOf(
+  thing: ExposedThing,
+  kind: AffordanceKind,
+  name: string,
+  options: InteractionOptions | undefined,
+): string {
+  const forms = affordanceOf(thing, kind, name)?.forms;
+  const href = forms?.[options?.formIndex ?? 0]?.href ?? forms?.[0]?.href;
+  if (typeof href !== "string") return "remote";
+  const colon = href.indexOf(":");
+  return colon > 0 ? href.slice(0, colon) : "remote";
+}

@@ -1,0 +1,174 @@
+/**
+ * Attaching the plugin to a node-wot Servient: opens the SQLite file, decorates the servient with
+ * `sqlite_db`, `influxdb` and `vo`, instruments every thing it adds, and ties the plugin's
+ * lifecycle (retention, shipping, VO checks, final commit) to the servient's start and shutdown.
+ */
+import path from "node:path";
+import type { ExposedThing, Servient } from "@node-wot/core";
+import { resolveOptions, type VoOptions, type VoOptionsInput } from "./config";
+import { openDatabase, type SqliteDatabase } from "./store/database";
+import { HistoryStore } from "./store/history";
+import { Retention } from "./store/retention";
+import { SqliteDb } from "./store/sqlite-db";
+import { InfluxDb } from "./influx/influxdb";
+import { Recorder } from "./recorder/recorder";
+import { installTdAffordances } from "./td";
+import { startVoRuntime, type VoRuntime } from "./vo";
+import { VoError, errorMessage } from "./errors";
+import { createLogger } from "./log";
+
+const log = createLogger("servient");
+
+declare module "@node-wot/core/dist/servient" {
+  export default interface Servient {
+    /** SQLite helpers of node-wot-vo (vo-wot `servient.sqlite_db`). Present after `attach()`. */
+    readonly sqlite_db: SqliteDb;
+    /** InfluxDB helpers of node-wot-vo (vo-wot `servient.influxdb`). Present after `attach()`. */
+    readonly influxdb: InfluxDb;
+    /** The node-wot-vo plugin itself: history, options, lifecycle. Present after `attach()`. */
+    readonly vo: VoPlugin;
+  }
+}
+
+/** What a servient gains from `attach()`. */
+export interface VoHelpers {
+  readonly sqlite_db: SqliteDb;
+  readonly influxdb: InfluxDb;
+  readonly vo: VoPlugin;
+}
+
+export type VoServient = Servient & VoHelpers;
+
+export class VoPlugin {
+  readonly sqliteDb: SqliteDb;
+  readonly history: HistoryStore;
+  readonly influxdb: InfluxDb;
+  readonly recorder: Recorder;
+  readonly retention: Retention;
+  private runtime: VoRuntime | undefined;
+  private closed = false;
+
+  constructor(
+    readonly servient: Servient,
+    readonly options: VoOptions,
+    readonly database: SqliteDatabase,
+  ) {
+    this.sqliteDb = new SqliteDb(database);
+    this.history = new HistoryStore(database, options.history);
+    this.influxdb = new InfluxDb(options.influxdb, this.history, database);
+    this.recorder = new Recorder(this.history, options.recorder);
+    this.retention = new Retention(database, options.history.retention, () => this.influxdb.shippedUpTo());
+  }
+
+  /** The SQLite file in use. */
+  get file(): string {
+    return this.database.name;
+  }
+
+  /** Called for every thing the servient adds, before the script sees it. */
+  thingAdded(thing: ExposedThing): void {
+    installTdAffordances(this, thing);
+    this.recorder.instrument(thing);
+    // vo-wot scripts reach the helpers as `exposed_thing.servient.sqlite_db`; non-enumerable so
+    // it never leaks into the TD.
+    Object.defineProperty(thing, "servient", { value: this.servient, enumerable: false, configurable: true });
+  }
+
+  async started(): Promise<void> {
+    this.retention.start();
+    await this.influxdb.start();
+    this.runtime = await startVoRuntime(this);
+  }
+
+  /** Commits everything pending, stops background work and closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.runtime
+      ?.stop()
+      .catch((err) => log.error("stopping the VO runtime failed: %s", errorMessage(err)));
+    this.retention.stop();
+    this.history.flush();
+    await this.influxdb
+      .stop()
+      .catch((err) => log.error("stopping the InfluxDB shipper failed: %s", errorMessage(err)));
+    this.history.close();
+    this.database.close();
+  }
+}
+
+const ATTACHED = Symbol.for("node-wot-vo.attached");
+
+/**
+ * Attaches node-wot-vo to a servient. Call it once, before `servient.start()` and before things are
+ * produced. Returns the same servient, typed with its new helpers.
+ */
+export function attach(servient: Servient, input: VoOptionsInput = {}): VoServient {
+  const target = servient as Servient & { [ATTACHED]?: VoPlugin };
+  if (target[ATTACHED]) throw new VoError("node-wot-vo is already attached to this servient", "VO_ATTACHED");
+  const options = resolveOptions(input);
+  const file = options.sqlite.file ?? path.join(options.dataDir, "vo.sqlite");
+  const database = openDatabase({
+    file,
+    synchronous: options.sqlite.synchronous,
+    busyTimeoutMs: options.sqlite.busyTimeoutMs,
+  });
+  const plugin = new VoPlugin(servient, options, database);
+  target[ATTACHED] = plugin;
+  Object.defineProperties(servient, {
+    sqlite_db: { value: plugin.sqliteDb, enumerable: false },
+    influxdb: { value: plugin.influxdb, enumerable: false },
+    vo: { value: plugin, enumerable: false },
+  });
+
+  const addThing = servient.addThing.bind(servient);
+  servient.addThing = (thing: ExposedThing): boolean => {
+    const added = addThing(thing);
+    if (added) plugin.thingAdded(thing);
+    return added;
+  };
+  const existing = Object.keys(servient.getThings());
+  if (existing.length > 0) {
+    log.warn("attach() after things were produced: instrumenting %d existing things", existing.length);
+    for (const id of existing) {
+      const thing = servient.getThing(id);
+      if (thing) plugin.thingAdded(thing);
+    }
+  }
+
+  const start = servient.start.bind(servient);
+  servient.start = async () => {
+    const wot = await start();
+    // Scripts that only see `WoT` reach the helpers as `WoT.servient.sqlite_db` or `WoT.sqlite_db`.
+    for (const [key, value] of [
+      ["servient", servient],
+      ["sqlite_db", plugin.sqliteDb],
+      ["influxdb", plugin.influxdb],
+    ] as const) {
+      if (!(key in wot)) Object.defineProperty(wot, key, { value, enumerable: false });
+    }
+    await plugin.started();
+    return wot;
+  };
+
+  const shutdown = servient.shutdown.bind(servient);
+  servient.shutdown = async () => {
+    try {
+      await shutdown();
+    } finally {
+      await plugin.close();
+    }
+  };
+  return servient as VoServient;
+}
+
+/** The plugin of a servient, or an error that says to attach it. */
+export function pluginOf(servient: Servient): VoPlugin {
+  const plugin = (servient as Servient & { [ATTACHED]?: VoPlugin })[ATTACHED];
+  if (!plugin)
+    throw new VoError(
+      "node-wot-vo is not attached to this servient: call attach(servient, options) first",
+      "VO_NOT_ATTACHED",
+    );
+  return plugin;
+}

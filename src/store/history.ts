@@ -1,0 +1,454 @@
+/**
+ * The history of recorded interactions: group-committed appends, range queries newest first,
+ * windowed aggregates, and the reads the InfluxDB shipper needs. Nothing here knows about node-wot.
+ *
+ * Group commit: every record appended during one turn of the event loop joins the same batch; the
+ * batch is written in one transaction on `setImmediate`, and every append of that batch resolves
+ * when (and only when) the transaction has committed.
+ */
+import type Database from "better-sqlite3";
+import type { AffordanceKind, HistoryRow, InteractionRecord, JsonValue, RecordOp } from "../types";
+import { VoInputError, errorMessage } from "../errors";
+import { createLogger } from "../log";
+
+const log = createLogger("store");
+
+export interface HistoryQuery {
+  /** Thing id; or give `thingTitle`. */
+  thingId?: string;
+  thingTitle?: string;
+  kind?: AffordanceKind;
+  /** Affordance name; all affordances of the thing (and kind) when absent. */
+  name?: string;
+  /** Inclusive bounds, milliseconds since the epoch. */
+  from?: number;
+  to?: number;
+  limit?: number;
+  order?: "asc" | "desc";
+}
+
+export interface AggregateQuery extends HistoryQuery {
+  /** Window length in milliseconds (fixed windows aligned to the epoch). */
+  windowMs: number;
+  /** For object values: dotted path of the numeric leaf to aggregate (`"pm.pm25"`). */
+  field?: string;
+}
+
+export interface AggregateWindow {
+  /** Window start and end (exclusive), milliseconds since the epoch. */
+  start: number;
+  end: number;
+  /** Successful records in the window. */
+  count: number;
+  /** Over numeric values only; null when the window had none. */
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  first: JsonValue | null;
+  last: JsonValue | null;
+}
+
+export interface SeriesInfo {
+  id: number;
+  thingId: string;
+  thingTitle: string;
+  kind: AffordanceKind;
+  name: string;
+}
+
+export interface HistoryLimits {
+  /** Largest `limit` a query may ask for. */
+  maxLimit: number;
+  /** `limit` when the query gives none. */
+  defaultLimit: number;
+  /** Most windows an aggregate may return. */
+  maxWindows: number;
+}
+
+interface Batch {
+  records: InteractionRecord[];
+  times: number[];
+  subs: number[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+interface RawRow {
+  id: number;
+  ts: number;
+  ts_sub: number;
+  thing_id: string;
+  thing_title: string;
+  kind: string;
+  name: string;
+  op: string;
+  ok: number;
+  value: string | null;
+  output: string | null;
+  error: string | null;
+  duration_ms: number | null;
+  source: string;
+}
+
+const ROW_COLUMNS = `h.id, h.ts, h.ts_sub, s.thing_id, s.thing_title, s.kind, s.name, h.op, h.ok, h.value,
+  h.output, h.error, h.duration_ms, h.source`;
+
+export class HistoryStore {
+  readonly limits: HistoryLimits;
+  private batch: Batch | undefined;
+  private lastTs = 0;
+  private lastSub = -1;
+  private readonly seriesIds = new Map<string, number>();
+  private readonly seriesTitles = new Map<number, string>();
+  private committed = 0;
+  private closed = false;
+
+  private readonly insertRow: Database.Statement;
+  private readonly insertSeries: Database.Statement;
+  private readonly selectSeries: Database.Statement;
+  private readonly updateSeriesTitle: Database.Statement;
+  private readonly writeBatch: (batch: Batch) => void;
+  private readonly stmtCache = new Map<string, Database.Statement>();
+
+  constructor(
+    private readonly db: Database.Database,
+    limits: Partial<HistoryLimits> = {},
+  ) {
+    this.limits = { maxLimit: 10_000, defaultLimit: 100, maxWindows: 10_000, ...limits };
+    this.insertRow = db.prepare(
+      `INSERT INTO wotvo_history (series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertSeries = db.prepare(
+      "INSERT INTO wotvo_series (thing_id, thing_title, kind, name) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    );
+    this.selectSeries = db.prepare(
+      "SELECT id, thing_title FROM wotvo_series WHERE thing_id = ? AND kind = ? AND name = ?",
+    );
+    this.updateSeriesTitle = db.prepare("UPDATE wotvo_series SET thing_title = ? WHERE id = ?");
+    this.writeBatch = db.transaction((batch: Batch) => {
+      const { records, times, subs } = batch;
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
+        this.insertRow.run(
+          this.seriesId(r.thingId, r.thingTitle, r.kind, r.name),
+          times[i],
+          subs[i],
+          r.op,
+          r.ok ? 1 : 0,
+          r.valueJson ?? null,
+          r.outputJson ?? null,
+          r.error ?? null,
+          r.durationMs ?? null,
+          r.source,
+        );
+      }
+    });
+    const last = db
+      .prepare("SELECT ts, ts_sub FROM wotvo_history ORDER BY ts DESC, ts_sub DESC LIMIT 1")
+      .get() as { ts: number; ts_sub: number } | undefined;
+    if (last) {
+      this.lastTs = last.ts;
+      this.lastSub = last.ts_sub;
+    }
+  }
+
+  /**
+   * Queues a record for the next group commit. The promise resolves once the record is committed
+   * and rejects if the transaction failed (the record is then not stored).
+   */
+  append(record: InteractionRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("node-wot-vo history store is closed"));
+    let batch = this.batch;
+    if (batch === undefined) {
+      batch = this.batch = newBatch();
+      setImmediate(() => this.commit(batch!));
+    }
+    batch.records.push(record);
+    this.stamp(batch, record.time);
+    return batch.promise;
+  }
+
+  /** Commits whatever is queued, now, synchronously (shutdown, tests). */
+  flush(): void {
+    const batch = this.batch;
+    if (batch !== undefined) this.commit(batch);
+  }
+
+  /** Records committed since this store was opened. */
+  get committedCount(): number {
+    return this.committed;
+  }
+
+  get pendingCount(): number {
+    return this.batch?.records.length ?? 0;
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
+  /** Unique, monotonic (ms, sub-ms) stamps across the whole file: ns timestamps never collide. */
+  private stamp(batch: Batch, time: number | undefined): void {
+    const now = time ?? Date.now();
+    if (now > this.lastTs) {
+      this.lastTs = now;
+      this.lastSub = 0;
+    } else if (++this.lastSub > 999_999) {
+      this.lastTs += 1;
+      this.lastSub = 0;
+    }
+    batch.times.push(this.lastTs);
+    batch.subs.push(this.lastSub);
+  }
+
+  private commit(batch: Batch): void {
+    if (this.batch !== batch) return; // already committed by flush()
+    this.batch = undefined;
+    try {
+      this.writeBatch(batch);
+      this.committed += batch.records.length;
+      batch.resolve();
+    } catch (err) {
+      log.error("could not commit %d records: %s", batch.records.length, errorMessage(err));
+      batch.reject(err instanceof Error ? err : new Error(errorMessage(err)));
+    }
+  }
+
+  private seriesId(thingId: string, thingTitle: string, kind: AffordanceKind, name: string): number {
+    const key = `${kind}\u0000${thingId}\u0000${name}`;
+    let id = this.seriesIds.get(key);
+    if (id === undefined) {
+      this.insertSeries.run(thingId, thingTitle, kind, name);
+      const row = this.selectSeries.get(thingId, kind, name) as { id: number; thing_title: string };
+      id = row.id;
+      this.seriesIds.set(key, id);
+      this.seriesTitles.set(id, row.thing_title);
+    }
+    if (this.seriesTitles.get(id) !== thingTitle) {
+      this.updateSeriesTitle.run(thingTitle, id);
+      this.seriesTitles.set(id, thingTitle);
+    }
+    return id;
+  }
+
+  /** Series (thing × kind × affordance) matching the filter. */
+  series(filter: Pick<HistoryQuery, "thingId" | "thingTitle" | "kind" | "name"> = {}): SeriesInfo[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown) => {
+      where.push(clause);
+      params.push(value);
+    };
+    if (filter.thingId !== undefined) add("thing_id = ?", filter.thingId);
+    if (filter.thingTitle !== undefined) add("thing_title = ?", filter.thingTitle);
+    if (filter.kind !== undefined) add("kind = ?", filter.kind);
+    if (filter.name !== undefined) add("name = ?", filter.name);
+    const sql =
+      "SELECT id, thing_id AS thingId, thing_title AS thingTitle, kind, name FROM wotvo_series" +
+      (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
+      " ORDER BY id";
+    return this.statement(sql).all(...params) as SeriesInfo[];
+  }
+
+  /** Rows of the matching series within [from, to], newest first unless `order: "asc"`. */
+  query(q: HistoryQuery): HistoryRow[] {
+    const { from, to, limit, order } = this.checkRange(q);
+    const ids = this.series(q).map((s) => s.id);
+    if (ids.length === 0) return [];
+    const dir = order === "asc" ? "ASC" : "DESC";
+    const seriesClause =
+      ids.length === 1 ? "h.series_id = ?" : "h.series_id IN (SELECT value FROM json_each(?))";
+    const sql = `SELECT ${ROW_COLUMNS} FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id
+      WHERE ${seriesClause} AND h.ts >= ? AND h.ts <= ? ORDER BY h.ts ${dir}, h.ts_sub ${dir} LIMIT ?`;
+    const seriesParam = ids.length === 1 ? ids[0] : JSON.stringify(ids);
+    return (this.statement(sql).all(seriesParam, from, to, limit) as RawRow[]).map(toHistoryRow);
+  }
+
+  /** The newest row of one affordance, or undefined. */
+  latest(
+    q: Pick<HistoryQuery, "thingId" | "thingTitle" | "kind" | "name"> & { okOnly?: boolean },
+  ): HistoryRow | undefined {
+    const ids = this.series(q).map((s) => s.id);
+    if (ids.length !== 1) return undefined;
+    const sql = `SELECT ${ROW_COLUMNS} FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id
+      WHERE h.series_id = ? ${q.okOnly ? "AND h.ok = 1" : ""} ORDER BY h.ts DESC, h.ts_sub DESC LIMIT 1`;
+    const row = this.statement(sql).get(ids[0]) as RawRow | undefined;
+    return row ? toHistoryRow(row) : undefined;
+  }
+
+  /** Fixed windows over [from, to] of one affordance: count, min, max, mean, first, last. */
+  aggregate(q: AggregateQuery): AggregateWindow[] {
+    const { from, to } = this.checkRange(q);
+    if (!Number.isInteger(q.windowMs) || q.windowMs < 1) {
+      throw new VoInputError(`window must be a positive integer number of milliseconds, got ${q.windowMs}`);
+    }
+    if (q.from === undefined) {
+      throw new VoInputError("an aggregate needs 'from' (milliseconds since the epoch)");
+    }
+    const windows = Math.floor(to / q.windowMs) - Math.floor(from / q.windowMs) + 1;
+    if (windows > this.limits.maxWindows) {
+      throw new VoInputError(
+        `the range and window give ${windows} windows, more than the limit of ${this.limits.maxWindows}; ` +
+          "use a larger window or a shorter range",
+      );
+    }
+    const path = jsonPath(q.field);
+    const series = this.series(q);
+    if (series.length !== 1) {
+      if (series.length === 0) return [];
+      throw new VoInputError("an aggregate needs one affordance: give the thing, the kind and the name");
+    }
+    const id = series[0].id;
+    const num = `CASE WHEN json_type(h.value, ?) IN ('integer', 'real') THEN json_extract(h.value, ?) END`;
+    const stats = this.statement(
+      `SELECT h.ts / ? AS w, COUNT(*) AS count, MIN(${num}) AS min, MAX(${num}) AS max, AVG(${num}) AS mean
+       FROM wotvo_history h WHERE h.series_id = ? AND h.ok = 1 AND h.ts >= ? AND h.ts <= ? GROUP BY w ORDER BY w`,
+    ).all(q.windowMs, path, path, path, path, path, path, id, from, to) as {
+      w: number;
+      count: number;
+      min: number | null;
+      max: number | null;
+      mean: number | null;
+    }[];
+    // SQLite returns the bare column of the row holding MIN()/MAX() when it is the only aggregate.
+    const edge = (fn: "MIN" | "MAX") =>
+      this.statement(
+        `SELECT h.ts / ? AS w, ${fn}(h.ts * 1000000 + h.ts_sub) AS k, json_extract(h.value, ?) AS v,
+           json_type(h.value, ?) AS t
+         FROM wotvo_history h WHERE h.series_id = ? AND h.ok = 1 AND h.ts >= ? AND h.ts <= ? GROUP BY w`,
+      ).all(q.windowMs, path, path, id, from, to) as { w: number; v: unknown; t: string | null }[];
+    const firsts = new Map(edge("MIN").map((r) => [r.w, fromJsonExtract(r.v, r.t)]));
+    const lasts = new Map(edge("MAX").map((r) => [r.w, fromJsonExtract(r.v, r.t)]));
+    return stats.map((s) => ({
+      start: s.w * q.windowMs,
+      end: (s.w + 1) * q.windowMs,
+      count: s.count,
+      min: s.min,
+      max: s.max,
+      mean: s.mean,
+      first: firsts.get(s.w) ?? null,
+      last: lasts.get(s.w) ?? null,
+    }));
+  }
+
+  /** Rows with id > `afterId`, oldest first: the shipper's outbox read. */
+  readAfter(afterId: number, limit: number): HistoryRow[] {
+    const sql = `SELECT ${ROW_COLUMNS} FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id
+      WHERE h.id > ? ORDER BY h.id LIMIT ?`;
+    return (this.statement(sql).all(afterId, limit) as RawRow[]).map(toHistoryRow);
+  }
+
+  /** Highest id in the history (0 when empty). */
+  maxId(): number {
+    return (this.statement("SELECT COALESCE(MAX(id), 0) AS m FROM wotvo_history").get() as { m: number }).m;
+  }
+
+  /** Lowest id in the history (0 when empty). */
+  minId(): number {
+    return (this.statement("SELECT COALESCE(MIN(id), 0) AS m FROM wotvo_history").get() as { m: number }).m;
+  }
+
+  private checkRange(q: HistoryQuery): { from: number; to: number; limit: number; order: "asc" | "desc" } {
+    const from = q.from ?? 0;
+    const to = q.to ?? Number.MAX_SAFE_INTEGER;
+    for (const [key, v] of [
+      ["from", from],
+      ["to", to],
+    ] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) {
+        throw new VoInputError(
+          `'${key}' must be milliseconds since the epoch (a non-negative integer), got ${v}`,
+        );
+      }
+    }
+    if (from > to) throw new VoInputError(`'from' (${from}) is after 'to' (${to})`);
+    const limit = q.limit ?? this.limits.defaultLimit;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > this.limits.maxLimit) {
+      throw new VoInputError(`'limit' must be an integer from 1 to ${this.limits.maxLimit}, got ${q.limit}`);
+    }
+    const order = q.order ?? "desc";
+    if (order !== "asc" && order !== "desc") {
+      throw new VoInputError(`'order' must be "asc" or "desc", got ${JSON.stringify(order)}`);
+    }
+    return { from, to, limit, order };
+  }
+
+  /** Statements are prepared once per distinct SQL text and reused. */
+  private statement(sql: string): Database.Statement {
+    let stmt = this.stmtCache.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.stmtCache.set(sql, stmt);
+    }
+    return stmt;
+  }
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A batch nobody awaits (emitEvent) must not become an unhandled rejection; the error is logged.
+  promise.catch(() => undefined);
+  return { records: [], times: [], subs: [], promise, resolve, reject };
+}
+
+function parseJson(text: string | null): JsonValue | undefined {
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return text;
+  }
+}
+
+/** json_extract returns SQL scalars, and JSON text for objects and arrays. */
+function fromJsonExtract(v: unknown, type: string | null): JsonValue {
+  if (type === "object" || type === "array") return JSON.parse(v as string) as JsonValue;
+  if (type === "true") return true;
+  if (type === "false") return false;
+  return (v ?? null) as JsonValue;
+}
+
+const FIELD_SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+function jsonPath(field: string | undefined): string {
+  if (field === undefined || field === "") return "$";
+  const segments = field.split(".");
+  for (const s of segments) {
+    if (!FIELD_SEGMENT.test(s)) {
+      throw new VoInputError(
+        `field '${field}' is not a dotted path of names (letters, digits, '_' and '-', e.g. "pm.pm25")`,
+      );
+    }
+  }
+  return "$" + segments.map((s) => `."${s}"`).join("");
+}
+
+function toHistoryRow(r: RawRow): HistoryRow {
+  const row: HistoryRow = {
+    id: r.id,
+    time: r.ts,
+    timeSub: r.ts_sub,
+    thingId: r.thing_id,
+    thingTitle: r.thing_title,
+    kind: r.kind as AffordanceKind,
+    name: r.name,
+    op: r.op as RecordOp,
+    ok: r.ok === 1,
+    source: r.source,
+  };
+  const value = parseJson(r.value);
+  if (value !== undefined) row.value = value;
+  const output = parseJson(r.output);
+  if (output !== undefined) row.output = output;
+  if (r.error !== null) row.error = r.error;
+  if (r.duration_ms !== null) row.durationMs = r.duration_ms;
+  return row;
+}

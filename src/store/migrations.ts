@@ -1,0 +1,61 @@
+/**
+ * Forward-only schema migrations. Entry N brings the file from version N to N+1; never edit an
+ * entry that has shipped, append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the seed's five VO tables, verbatim (../shared/seeds/001), and the history.
+  `
+  CREATE TABLE IF NOT EXISTS vo_status (
+    id INTEGER PRIMARY KEY,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    status INTEGER
+  );
+  CREATE TABLE IF NOT EXISTS device_status (
+    id INTEGER PRIMARY KEY,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    status INTEGER
+  );
+  CREATE TABLE IF NOT EXISTS observer (
+    id INTEGER PRIMARY KEY,
+    ip TEXT
+  );
+  CREATE TABLE IF NOT EXISTS redirect_ip (
+    id INTEGER PRIMARY KEY,
+    ip TEXT
+  );
+  CREATE TABLE IF NOT EXISTS info (
+    id INTEGER PRIMARY KEY,
+    device_ip TEXT
+  );
+
+  CREATE TABLE wotvo_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+
+  CREATE TABLE wotvo_series (
+    id INTEGER PRIMARY KEY,
+    thing_id TEXT NOT NULL,
+    thing_title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    UNIQUE (thing_id, kind, name)
+  );
+
+  CREATE TABLE wotvo_history (
+    id INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL REFERENCES wotvo_series (id),
+    ts INTEGER NOT NULL,
+    ts_sub INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    value TEXT,
+    output TEXT,
+    error TEXT,
+    duration_ms REAL,
+    source TEXT NOT NULL
+  );
+  CREATE INDEX wotvo_history_series_time ON wotvo_history (series_id, ts, ts_sub);
+  CREATE INDEX wotvo_history_time ON wotvo_history (ts);
+  `,
+];

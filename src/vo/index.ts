@@ -1,0 +1,13 @@
+/**
+ * The VO room: self-check, device liveness and mirroring (issue #4 fills this room).
+ * Started after the servient started; stopped before it shuts down.
+ */
+import type { VoPlugin } from "../servient";
+
+export interface VoRuntime {
+  stop(): Promise<void>;
+}
+
+export async function startVoRuntime(_plugin: VoPlugin): Promise<VoRuntime> {
+  return { stop: async () => undefined };
+}
