@@ -10,7 +10,7 @@ import http from "node:http";
 import path from "node:path";
 import Module from "node:module";
 import { Servient, Helpers, type ExposedThing } from "@node-wot/core";
-import { HttpServer } from "@node-wot/binding-http";
+import { HttpServer, HttpClientFactory } from "@node-wot/binding-http";
 import { attach, type VoServient } from "./servient";
 import { applyEnvironment, loadConfigFile, resolveOptions, type VoOptions } from "./config";
 import { openDatabase } from "./store/database";
@@ -218,6 +218,8 @@ export async function startVo(
   );
   const servient = new Servient();
   servient.addServer(httpServer);
+  // The VO consumes its device (and scripts may consume other things) over HTTP.
+  servient.addClientFactory(new HttpClientFactory());
   if (Object.keys(options.credentials).length > 0) servient.addCredentials(options.credentials);
   const vo = attach(servient, options);
   const wot = await servient.start();

@@ -74,10 +74,10 @@ export class VoPlugin {
     Object.defineProperty(thing, "servient", { value: this.servient, enumerable: false, configurable: true });
   }
 
-  async started(): Promise<void> {
+  async started(wot: typeof WoT): Promise<void> {
     this.retention.start();
     await this.influxdb.start();
-    this.runtime = await startVoRuntime(this);
+    this.runtime = await startVoRuntime(this, wot);
   }
 
   /** Commits everything pending, stops background work and closes the file. Idempotent. */
@@ -147,7 +147,7 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
     ] as const) {
       if (!(key in wot)) Object.defineProperty(wot, key, { value, enumerable: false });
     }
-    await plugin.started();
+    await plugin.started(wot);
     return wot;
   };
 

@@ -8,6 +8,6 @@ export interface VoRuntime {
   stop(): Promise<void>;
 }
 
-export async function startVoRuntime(_plugin: VoPlugin): Promise<VoRuntime> {
+export async function startVoRuntime(_plugin: VoPlugin, _wot: typeof WoT): Promise<VoRuntime> {
   return { stop: async () => undefined };
 }
