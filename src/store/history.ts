@@ -99,6 +99,7 @@ export class HistoryStore {
   private batch: Batch | undefined;
   private lastTs = 0;
   private lastSub = -1;
+  private pastSub = 999_999;
   private readonly seriesIds = new Map<string, number>();
   private readonly seriesTitles = new Map<number, string>();
   private committed = 0;
@@ -190,13 +191,24 @@ export class HistoryStore {
     this.closed = true;
   }
 
-  /** Unique, monotonic (ms, sub-ms) stamps across the whole file: ns timestamps never collide. */
+  /**
+   * Unique, monotonic (ms, sub-ms) stamps across the whole file, so ns timestamps never collide.
+   * A record given an explicit time earlier than the clock (a back-dated script point) keeps its
+   * millisecond and takes a sub-ms slot counted down from 999 999, far from the slots live
+   * records use (0, 1, 2… within a millisecond).
+   */
   private stamp(batch: Batch, time: number | undefined): void {
     const now = time ?? Date.now();
+    if (time !== undefined && time < this.lastTs) {
+      batch.times.push(time);
+      batch.subs.push(this.pastSub);
+      this.pastSub = this.pastSub <= 500_000 ? 999_999 : this.pastSub - 1;
+      return;
+    }
     if (now > this.lastTs) {
       this.lastTs = now;
       this.lastSub = 0;
-    } else if (++this.lastSub > 999_999) {
+    } else if (++this.lastSub > 499_999) {
       this.lastTs += 1;
       this.lastSub = 0;
     }
@@ -281,7 +293,8 @@ export class HistoryStore {
 
   /** Fixed windows over [from, to] of one affordance: count, min, max, mean, first, last. */
   aggregate(q: AggregateQuery): AggregateWindow[] {
-    const { from, to } = this.checkRange(q);
+    // Without 'to', aggregate up to now (an open range would mean billions of windows).
+    const { from, to } = this.checkRange({ ...q, to: q.to ?? Math.max(Date.now(), q.from ?? 0) });
     if (!Number.isInteger(q.windowMs) || q.windowMs < 1) {
       throw new VoInputError(`window must be a positive integer number of milliseconds, got ${q.windowMs}`);
     }
@@ -304,7 +317,7 @@ export class HistoryStore {
     const id = series[0].id;
     const num = `CASE WHEN json_type(h.value, ?) IN ('integer', 'real') THEN json_extract(h.value, ?) END`;
     const stats = this.statement(
-      `SELECT h.ts / ? AS w, COUNT(*) AS count, MIN(${num}) AS min, MAX(${num}) AS max, AVG(${num}) AS mean
+      `SELECT h.ts / CAST(? AS INTEGER) AS w, COUNT(*) AS count, MIN(${num}) AS min, MAX(${num}) AS max, AVG(${num}) AS mean
        FROM wotvo_history h WHERE h.series_id = ? AND h.ok = 1 AND h.ts >= ? AND h.ts <= ? GROUP BY w ORDER BY w`,
     ).all(q.windowMs, path, path, path, path, path, path, id, from, to) as {
       w: number;
@@ -316,7 +329,7 @@ export class HistoryStore {
     // SQLite returns the bare column of the row holding MIN()/MAX() when it is the only aggregate.
     const edge = (fn: "MIN" | "MAX") =>
       this.statement(
-        `SELECT h.ts / ? AS w, ${fn}(h.ts * 1000000 + h.ts_sub) AS k, json_extract(h.value, ?) AS v,
+        `SELECT h.ts / CAST(? AS INTEGER) AS w, ${fn}(h.ts * 1000000 + h.ts_sub) AS k, json_extract(h.value, ?) AS v,
            json_type(h.value, ?) AS t
          FROM wotvo_history h WHERE h.series_id = ? AND h.ok = 1 AND h.ts >= ? AND h.ts <= ? GROUP BY w`,
       ).all(q.windowMs, path, path, id, from, to) as { w: number; v: unknown; t: string | null }[];
