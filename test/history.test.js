@@ -70,7 +70,13 @@ test("query: one affordance, a range, a limit, newest first or oldest first", as
     newest.map((r) => r.value),
     [99, 98, 97, 96, 95],
   );
-  const ranged = store.query({ thingTitle: "T1", name: "temp", from: base + 10_000, to: base + 14_000, order: "asc" });
+  const ranged = store.query({
+    thingTitle: "T1",
+    name: "temp",
+    from: base + 10_000,
+    to: base + 14_000,
+    order: "asc",
+  });
   assert.deepEqual(
     ranged.map((r) => r.value),
     [10, 11, 12, 13, 14],
@@ -78,10 +84,19 @@ test("query: one affordance, a range, a limit, newest first or oldest first", as
   assert.equal(store.query({ thingId: "urn:t1", limit: 1000 }).length, 200, "all affordances of a thing");
   assert.equal(store.query({ thingId: "urn:nope" }).length, 0);
   assert.equal(store.latest({ thingId: "urn:t2", kind: "property", name: "temp" }).value, 999);
-  assert.throws(() => store.query({ thingId: "urn:t1", from: 10, to: 5 }), /'from' \(10\) is after 'to' \(5\)/);
-  assert.throws(() => store.query({ thingId: "urn:t1", limit: 1e9 }), /'limit' must be an integer from 1 to 10000/);
+  assert.throws(
+    () => store.query({ thingId: "urn:t1", from: 10, to: 5 }),
+    /'from' \(10\) is after 'to' \(5\)/,
+  );
+  assert.throws(
+    () => store.query({ thingId: "urn:t1", limit: 1e9 }),
+    /'limit' must be an integer from 1 to 10000/,
+  );
   assert.throws(() => store.query({ thingId: "urn:t1", from: -1 }), /'from' must be milliseconds/);
-  assert.throws(() => store.query({ thingId: "urn:t1", order: "sideways" }), /'order' must be "asc" or "desc"/);
+  assert.throws(
+    () => store.query({ thingId: "urn:t1", order: "sideways" }),
+    /'order' must be "asc" or "desc"/,
+  );
   // Names are bound parameters: SQL in a name matches nothing and breaks nothing.
   assert.deepEqual(store.query({ thingId: "urn:t1", name: "temp' OR '1'='1" }), []);
 });
@@ -95,17 +110,75 @@ test("aggregates over fixed windows: count, min, max, mean, first, last; object 
   store.append(rec("v", 100, { time: base + 2, ok: false, error: "rejected" }));
   values.forEach((v, i) => store.append(rec("pm", { pm: { pm25: v } }, { time: base + i * 2000 })));
   store.flush();
-  const w = store.aggregate({ thingId: "urn:t1", kind: "property", name: "v", from: base, to: base + 19_999, windowMs: 10_000 });
+  const w = store.aggregate({
+    thingId: "urn:t1",
+    kind: "property",
+    name: "v",
+    from: base,
+    to: base + 19_999,
+    windowMs: 10_000,
+  });
   assert.equal(w.length, 2);
-  assert.deepEqual(w[0], { start: base, end: base + 10_000, count: 6, min: 1, max: 5, mean: 14 / 5, first: 3, last: 5 });
-  assert.deepEqual(w[1], { start: base + 10_000, end: base + 20_000, count: 5, min: 2, max: 9, mean: 5, first: 9, last: 3 });
-  const f = store.aggregate({ thingId: "urn:t1", name: "pm", kind: "property", from: base, to: base + 19_999, windowMs: 20_000, field: "pm.pm25" });
+  assert.deepEqual(w[0], {
+    start: base,
+    end: base + 10_000,
+    count: 6,
+    min: 1,
+    max: 5,
+    mean: 14 / 5,
+    first: 3,
+    last: 5,
+  });
+  assert.deepEqual(w[1], {
+    start: base + 10_000,
+    end: base + 20_000,
+    count: 5,
+    min: 2,
+    max: 9,
+    mean: 5,
+    first: 9,
+    last: 3,
+  });
+  const f = store.aggregate({
+    thingId: "urn:t1",
+    name: "pm",
+    kind: "property",
+    from: base,
+    to: base + 19_999,
+    windowMs: 20_000,
+    field: "pm.pm25",
+  });
   assert.equal(f.length, 1);
   assert.equal(f[0].max, 9);
   assert.equal(f[0].first, 3);
-  assert.throws(() => store.aggregate({ thingId: "urn:t1", name: "v", kind: "property", from: 0, to: Date.now(), windowMs: 1 }), /windows, more than the limit/);
-  assert.throws(() => store.aggregate({ thingId: "urn:t1", name: "v", kind: "property", from: 0, windowMs: 0 }), /window must be a positive integer/);
-  assert.throws(() => store.aggregate({ thingId: "urn:t1", name: "v", kind: "property", from: base, windowMs: 1000, field: "a') --" }), /not a dotted path/);
+  assert.throws(
+    () =>
+      store.aggregate({
+        thingId: "urn:t1",
+        name: "v",
+        kind: "property",
+        from: 0,
+        to: Date.now(),
+        windowMs: 1,
+      }),
+    /windows, more than the limit/,
+  );
+  assert.throws(
+    () => store.aggregate({ thingId: "urn:t1", name: "v", kind: "property", from: 0, windowMs: 0 }),
+    /window must be a positive integer/,
+  );
+  assert.throws(
+    () =>
+      store.aggregate({
+        thingId: "urn:t1",
+        name: "v",
+        kind: "property",
+        from: base,
+        windowMs: 1000,
+        field: "a') --",
+      }),
+    /not a dotted path/,
+  );
 });
 
 test("retention by age and by count runs in chunks and spares protected (unshipped) rows", async () => {
@@ -117,7 +190,11 @@ test("retention by age and by count runs in chunks and spares protected (unshipp
   const r1 = await byAge.run(now);
   assert.equal(r1.deletedByAge, 500);
   assert.equal(db.prepare("SELECT MIN(ts) AS m FROM wotvo_history").get().m, now - 500_000);
-  const byCount = new Retention(db, { maxAgeMs: 0, maxRows: 100, intervalMs: 60_000, chunkRows: 64 }, () => 900);
+  const byCount = new Retention(
+    db,
+    { maxAgeMs: 0, maxRows: 100, intervalMs: 60_000, chunkRows: 64 },
+    () => 900,
+  );
   const r2 = await byCount.run(now);
   assert.equal(r2.deletedByCount, 400, "ids 501..900 deleted; 901..1000 were never shipped and stay");
   assert.equal(db.prepare("SELECT COUNT(*) AS n FROM wotvo_history").get().n, 100);

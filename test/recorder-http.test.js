@@ -18,7 +18,11 @@ const TD = {
   },
   actions: {
     add: {
-      input: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] },
+      input: {
+        type: "object",
+        properties: { a: { type: "number" }, b: { type: "number" } },
+        required: ["a", "b"],
+      },
       output: { type: "number" },
     },
     fail: { input: { type: "string" } },
@@ -153,19 +157,22 @@ test("recorder over real HTTP", async (t) => {
     assert.equal(row.error, "refused: nope");
   });
 
-  await t.test("emitEvent is recorded with no subscriber; emitPropertyChange records the value read", async () => {
-    thing.emitEvent("alarm", "too hot");
-    state.level = 7.25;
-    await thing.emitPropertyChange("level");
-    const change = rows("level").at(-1);
-    assert.equal(change.op, "change");
-    assert.equal(change.value, 7.25);
-    assert.equal(change.source, "local");
-    const alarm = await waitFor(() => rows("alarm", "event").at(-1), { what: "the alarm event row" });
-    assert.equal(alarm.value, "too hot");
-    assert.equal(alarm.op, "emit");
-    assert.throws(() => thing.emitEvent("nosuch", 1), /NotFoundError/);
-  });
+  await t.test(
+    "emitEvent is recorded with no subscriber; emitPropertyChange records the value read",
+    async () => {
+      thing.emitEvent("alarm", "too hot");
+      state.level = 7.25;
+      await thing.emitPropertyChange("level");
+      const change = rows("level").at(-1);
+      assert.equal(change.op, "change");
+      assert.equal(change.value, 7.25);
+      assert.equal(change.source, "local");
+      const alarm = await waitFor(() => rows("alarm", "event").at(-1), { what: "the alarm event row" });
+      assert.equal(alarm.value, "too hot");
+      assert.equal(alarm.op, "emit");
+      assert.throws(() => thing.emitEvent("nosuch", 1), /NotFoundError/);
+    },
+  );
 
   await t.test("excluded by config glob or by TD annotation: not recorded, still works", async () => {
     thing.emitEvent("tick", 1);
@@ -195,8 +202,10 @@ test("recorder over real HTTP", async (t) => {
 test("the thing and WoT reach the helpers, which stay out of the TD", async () => {
   const vo = await startTestVo();
   try {
-    const thing = await exposeThing(vo.wot, { title: "Helper Check", properties: { x: { type: "integer" } } }, (t) =>
-      t.setPropertyReadHandler("x", async () => 1),
+    const thing = await exposeThing(
+      vo.wot,
+      { title: "Helper Check", properties: { x: { type: "integer" } } },
+      (t) => t.setPropertyReadHandler("x", async () => 1),
     );
     assert.equal(thing.servient, vo.servient);
     assert.equal(thing.servient.sqlite_db, vo.servient.sqlite_db);

@@ -81,17 +81,27 @@ test("createTableIfNotExists, insertData (object and tuple), fetchAllRows, execu
     { filename: "map1", content: "abc" },
     { filename: "map2", content: "def" },
   ]);
-  assert.deepEqual(sqlite.executeQuery("SELECT content FROM string_data_table WHERE filename = ?", ["map2"]), [
-    { content: "def" },
-  ]);
   assert.deepEqual(
-    sqlite.executeQuery("SELECT content FROM string_data_table WHERE filename = @f", { f: "map1" }, { raw: true }),
+    sqlite.executeQuery("SELECT content FROM string_data_table WHERE filename = ?", ["map2"]),
+    [{ content: "def" }],
+  );
+  assert.deepEqual(
+    sqlite.executeQuery(
+      "SELECT content FROM string_data_table WHERE filename = @f",
+      { f: "map1" },
+      { raw: true },
+    ),
     [["abc"]],
   );
   const run = sqlite.executeQuery("DELETE FROM string_data_table WHERE filename = ?", ["map1"]);
   assert.equal(run.changes, 1);
 
-  sqlite.createTableIfNotExists("readings", { id: "INTEGER PRIMARY KEY", v: "REAL", ok: "integer", blob: "BLOB" });
+  sqlite.createTableIfNotExists("readings", {
+    id: "INTEGER PRIMARY KEY",
+    v: "REAL",
+    ok: "integer",
+    blob: "BLOB",
+  });
   sqlite.insertData("readings", { id: 1, v: 1.5, ok: true, blob: Buffer.from([1, 2]) });
   assert.throws(() => sqlite.insertData("readings", { id: 1, v: 2 }), /UNIQUE constraint failed/);
   sqlite.insertData("readings", { id: 1, v: 2.5 }, { replace: true }); // vo-wot's INSERT OR REPLACE
@@ -115,9 +125,15 @@ test("hostile table and column names are refused with a clear error and change n
     assert.throws(() => sqlite.fetchAllRows(name), /invalid table name/, name);
     assert.throws(() => sqlite.createTableIfNotExists(name, { a: "TEXT" }), /invalid table name/, name);
   }
-  assert.throws(() => sqlite.insertData("notes", { "body) VALUES (1); DROP TABLE observer; --": "x" }), /no column/);
+  assert.throws(
+    () => sqlite.insertData("notes", { "body) VALUES (1); DROP TABLE observer; --": "x" }),
+    /no column/,
+  );
   assert.throws(() => sqlite.insertData("nosuch", { body: "x" }), /no table 'nosuch'; the tables are/);
-  assert.throws(() => sqlite.createTableIfNotExists("t2", { "a; DROP TABLE observer": "TEXT" }), /invalid column name/);
+  assert.throws(
+    () => sqlite.createTableIfNotExists("t2", { "a; DROP TABLE observer": "TEXT" }),
+    /invalid column name/,
+  );
   assert.throws(
     () => sqlite.createTableIfNotExists("t3", { a: "TEXT); DROP TABLE observer; --" }),
     /expected one of INTEGER, TEXT/,
@@ -125,7 +141,10 @@ test("hostile table and column names are refused with a clear error and change n
   assert.throws(() => sqlite.insertData("notes", ["a", "b"]), /got 2 values for 1 columns/);
   assert.throws(() => sqlite.insertData("wotvo_history", { value: "x" }), /belong to node-wot-vo/);
   assert.throws(() => sqlite.createTableIfNotExists("wotvo_mine", { a: "TEXT" }), /reserved/);
-  assert.throws(() => sqlite.executeQuery("SELECT 1; DROP TABLE observer"), /more than one statement|one statement/i);
+  assert.throws(
+    () => sqlite.executeQuery("SELECT 1; DROP TABLE observer"),
+    /more than one statement|one statement/i,
+  );
   // Values are bound, never pasted: SQL in a value is stored as text.
   const evil = "x'); DROP TABLE observer; --";
   sqlite.insertData("notes", { body: evil });

@@ -301,6 +301,7 @@ export class HistoryStore {
     if (q.from === undefined) {
       throw new VoInputError("an aggregate needs 'from' (milliseconds since the epoch)");
     }
+    const path = jsonPath(q.field);
     const windows = Math.floor(to / q.windowMs) - Math.floor(from / q.windowMs) + 1;
     if (windows > this.limits.maxWindows) {
       throw new VoInputError(
@@ -308,7 +309,6 @@ export class HistoryStore {
           "use a larger window or a shorter range",
       );
     }
-    const path = jsonPath(q.field);
     const series = this.series(q);
     if (series.length !== 1) {
       if (series.length === 0) return [];

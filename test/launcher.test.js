@@ -1,0 +1,116 @@
+// The launcher as a user runs it: a child process, the demo VO, GET /, and a clean SIGTERM that
+// commits everything pending.
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const { spawn, spawnSync } = require("node:child_process");
+const Database = require("better-sqlite3");
+const { tempDir, waitFor } = require("./helpers/vo.js");
+
+const ROOT = path.join(__dirname, "..");
+const BIN = path.join(ROOT, "bin", "node-wot-vo.js");
+
+function launch(args, env = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_WOT_VO_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d) => (out.stdout += d));
+  child.stderr.on("data", (d) => (out.stderr += d));
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  return { child, out, exited };
+}
+
+test("--help explains the launcher; a broken config exits 2 with the reason", () => {
+  const help = spawnSync(process.execPath, [BIN, "--help"], { encoding: "utf8" });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Usage/);
+  assert.match(help.stdout, /--config/);
+  assert.match(help.stdout, /SIGINT \/ SIGTERM/);
+  const bad = spawnSync(process.execPath, [BIN, "--config", "/nonexistent/vo.json"], { encoding: "utf8" });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /cannot read config file '\/nonexistent\/vo.json'/);
+  const noScript = spawnSync(process.execPath, [BIN], {
+    encoding: "utf8",
+    env: { ...process.env, NODE_WOT_VO_DATA_DIR: tempDir() },
+  });
+  assert.equal(noScript.status, 2);
+  assert.match(noScript.stderr, /no Thing script to run/);
+});
+
+test("the demo VO starts, GET / lists it, the TD points at the served address, SIGTERM exits 0", async () => {
+  const data = tempDir();
+  const { child, out, exited } = launch(["--config", "things/demo.config.json"], {
+    NODE_WOT_VO_DATA_DIR: data,
+  });
+  try {
+    const base = await waitFor(() => /servient on (http:\/\/127\.0\.0\.1:\d+)/.exec(out.stdout)?.[1], {
+      what: `the launcher to print its URL (stdout: ${out.stdout} stderr: ${out.stderr})`,
+      timeoutMs: 20000,
+    });
+    const list = await waitFor(
+      async () => {
+        const l = await (await fetch(`${base}/`)).json();
+        return l.length > 0 && l;
+      },
+      { what: "GET / to list the demo thing" },
+    );
+    assert.deepEqual(list, [`${base}/demo-thermostat`]);
+    const td = await (await fetch(list[0])).json();
+    assert.equal(td.title, "Demo Thermostat");
+    const hrefs = JSON.stringify(td).match(/"href":"[^"]+"/g);
+    assert.ok(hrefs.length > 0);
+    for (const h of hrefs) assert.ok(h.startsWith(`"href":"${base}/`), h);
+    assert.match(out.stdout, /TD at http:\/\/127\.0\.0\.1:\d+\/demo-thermostat/);
+    const put = await fetch(`${base}/demo-thermostat/properties/targetTemperature`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: "22.5",
+    });
+    assert.equal(put.status, 204);
+    child.kill("SIGTERM");
+    const { code } = await exited;
+    assert.equal(code, 0, out.stderr);
+    const db = new Database(path.join(data, "vo.sqlite"), { readonly: true });
+    const row = db
+      .prepare(
+        `SELECT h.value FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id WHERE s.name = 'targetTemperature'`,
+      )
+      .get();
+    db.close();
+    assert.equal(row.value, "22.5");
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
+
+test("SIGTERM while a script emits events: every emitted event is committed", async () => {
+  const data = tempDir();
+  const { child, out, exited } = launch([path.join("test", "fixtures", "launcher-burst.js")], {
+    NODE_WOT_VO_DATA_DIR: data,
+  });
+  try {
+    await waitFor(() => /exposed 'Burst'/.test(out.stdout), { what: "the burst thing", timeoutMs: 20000 });
+    await new Promise((r) => setTimeout(r, 300)); // let it emit a good number of events
+    child.kill("SIGTERM");
+    const { code } = await exited;
+    assert.equal(code, 0, out.stderr);
+    const beats = Number(/BEATS=(\d+)/.exec(out.stdout)?.[1]);
+    assert.ok(beats > 0, out.stdout);
+    const db = new Database(path.join(data, "vo.sqlite"), { readonly: true });
+    const { n, maxv } = db
+      .prepare(
+        `SELECT COUNT(*) AS n, MAX(CAST(h.value AS INTEGER)) AS maxv FROM wotvo_history h
+         JOIN wotvo_series s ON s.id = h.series_id WHERE s.name = 'beat'`,
+      )
+      .get();
+    db.close();
+    assert.equal(n, beats, "every emitted event is in the file");
+    assert.equal(maxv, beats - 1);
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
