@@ -1,18 +1,35 @@
 /** Options of the VO room (status checks, device mirroring) and of the TD room (history affordances). */
 
 export interface VoRoomOptions {
-  /** Periodic self-check of the VO's own HTTP endpoint → `vo_status`. */
-  selfCheck: { enabled: boolean; periodMs: number; timeoutMs: number };
+  /** Periodic self-check of the VO's own HTTP endpoint at its advertised address → `vo_status`. */
+  selfCheck: {
+    enabled: boolean;
+    periodMs: number;
+    timeoutMs: number;
+    /** URL to check instead of `<advertised base URL>/` (e.g. behind a reverse proxy). */
+    url?: string;
+  };
+  /**
+   * Rows kept in each of `vo_status` and `device_status` (every check appends one); older rows are
+   * pruned. 0 keeps every row.
+   */
+  keepStatusRows: number;
   /** The device this VO stands in for (deployment type A: the device runs a WoT runtime). */
   device?: {
-    /** URL of the device's TD; the VO consumes it. */
+    /** URL of the device's TD; the VO consumes it and mirrors the device. */
     tdUrl?: string;
-    /** Address checked for liveness when no TD URL is given (`host:port` or a URL). */
+    /**
+     * Address checked for liveness when no TD URL is given: a URL (HTTP GET), `host:port` (TCP
+     * connect) or a bare host (TCP port 80).
+     */
     address?: string;
     /** Liveness check → `device_status`. */
     periodMs: number;
     timeoutMs: number;
-    /** Affordances re-exposed by the VO (vo-wot `proxy` maps): name on the VO → name on the device. */
+    /**
+     * Affordances re-exposed by the VO (vo-wot `proxy` maps): name on the VO → name on the device.
+     * Absent: every affordance of the device under its own name. Present: only those listed.
+     */
     mirror?: {
       properties?: Record<string, string>;
       actions?: Record<string, string>;
@@ -20,13 +37,15 @@ export interface VoRoomOptions {
     };
     /** Title of the thing that mirrors the device; default `<device title> VO`. */
     thingTitle?: string;
+    /** Id of the mirror thing (credentials are keyed by it); default derived from `tdUrl`. */
+    thingId?: string;
   };
 }
 
 export interface TdRoomOptions {
-  /** Add history and VO-state affordances to every exposed thing's TD. */
+  /** Add the history affordances (`history`, `historyAggregate`, `queryHistory`) to every thing. */
   historyAffordances: boolean;
-  /** Add the VO status / observers / redirect IPs / device IP affordances. */
+  /** Add the VO status / observers / redirect IPs / device IP affordances to every thing. */
   voAffordances: boolean;
 }
 
@@ -43,8 +62,10 @@ export const voSchema = {
         enabled: { type: "boolean", default: true },
         periodMs: { type: "integer", minimum: 100, default: 10000 },
         timeoutMs: { type: "integer", minimum: 10, default: 2000 },
+        url: { type: "string", pattern: "^https?://" },
       },
     },
+    keepStatusRows: { type: "integer", minimum: 0, default: 10000 },
     device: {
       type: "object",
       additionalProperties: false,
@@ -57,12 +78,13 @@ export const voSchema = {
           type: "object",
           additionalProperties: false,
           properties: {
-            properties: { type: "object", additionalProperties: { type: "string" } },
-            actions: { type: "object", additionalProperties: { type: "string" } },
-            events: { type: "object", additionalProperties: { type: "string" } },
+            properties: { type: "object", additionalProperties: { type: "string", minLength: 1 } },
+            actions: { type: "object", additionalProperties: { type: "string", minLength: 1 } },
+            events: { type: "object", additionalProperties: { type: "string", minLength: 1 } },
           },
         },
         thingTitle: { type: "string", minLength: 1 },
+        thingId: { type: "string", minLength: 1 },
       },
     },
   },

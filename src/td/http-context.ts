@@ -1,0 +1,154 @@
+/**
+ * The HTTP request behind a plugin affordance's handler, and the status code of its errors.
+ *
+ * node-wot 0.9.2's HTTP routes answer every error thrown by a handler with 500, and handlers never
+ * see the request. Both matter for the plugin's affordances: a bad history query is the client's
+ * fault (400), a duplicate observer a conflict (409), a change from a remote client without
+ * credentials forbidden (403). So every HttpServer of the servient gets its `handleRequest` wrapped
+ * (per instance) to run the request inside an AsyncLocalStorage context holding `req` and `res`.
+ * A plugin handler that rejects a request calls `reject(err)`, which notes the status in the
+ * context; when the route then writes its 500, the wrapper writes that status instead, with the
+ * message as reason phrase (node-wot's consumer reports it as "Client error: <reason>") and body.
+ *
+ * The wrapper also answers 400 to query strings with malformed percent-encoding, which would make
+ * node-wot's `Helpers.parseUrlParameters` throw outside any try (an unhandled rejection).
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type http from "node:http";
+import type { Servient } from "@node-wot/core";
+import { VoError, errorMessage } from "../errors";
+import { createLogger } from "../log";
+
+const log = createLogger("td");
+
+export interface RequestContext {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  /** Status to answer instead of node-wot's 500, set by `reject`. */
+  status?: number;
+  message?: string;
+}
+
+const requests = new AsyncLocalStorage<RequestContext>();
+const wrapped = new WeakSet<object>();
+
+/** The HTTP request being handled, when the current handler runs for one. */
+export function currentRequest(): RequestContext | undefined {
+  return requests.getStore();
+}
+
+/** HTTP status for the plugin's error codes. */
+export function statusOf(err: unknown): number | undefined {
+  if (!(err instanceof VoError)) return undefined;
+  switch (err.code) {
+    case "VO_DUPLICATE":
+      return 409;
+    case "VO_NOT_FOUND":
+      return 404;
+    case "VO_FORBIDDEN":
+      return 403;
+    case "VO_DEVICE_UNAVAILABLE":
+      return 503;
+    default:
+      return err.name === "VoInputError" ? 400 : undefined;
+  }
+}
+
+/** Notes the status of `err` for the current HTTP request (if any) and returns it, to be thrown. */
+export function reject(err: unknown): unknown {
+  const status = statusOf(err);
+  const ctx = currentRequest();
+  if (ctx !== undefined && status !== undefined) {
+    ctx.status = status;
+    ctx.message = errorMessage(err);
+  }
+  return err;
+}
+
+/** Runs `fn`; errors it throws carry their HTTP status to the response. */
+export async function guarded<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw reject(err);
+  }
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.toLowerCase().replace(/^::ffff:/, "");
+  return a === "::1" || /^127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+interface HttpServerLike {
+  handleRequest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void;
+}
+
+function isHttpServerLike(server: unknown): server is HttpServerLike {
+  return (
+    typeof server === "object" &&
+    server !== null &&
+    typeof (server as { handleRequest?: unknown }).handleRequest === "function" &&
+    typeof (server as { getServer?: unknown }).getServer === "function"
+  );
+}
+
+/** Wraps every node-wot HttpServer of the servient (idempotent; servers added later: call again). */
+export function installHttpContext(servient: Servient): void {
+  for (const server of servient.getServers()) {
+    if (!isHttpServerLike(server) || wrapped.has(server)) continue;
+    wrapped.add(server);
+    const original = server.handleRequest.bind(server);
+    server.handleRequest = (req, res) => {
+      const ctx: RequestContext = { req, res };
+      const malformed = malformedQuery(req.url);
+      if (malformed !== undefined) {
+        respond(res, 400, malformed);
+        return;
+      }
+      const writeHead = res.writeHead as (...a: unknown[]) => http.ServerResponse;
+      res.writeHead = function (this: http.ServerResponse, code: number, ...rest: unknown[]) {
+        if (code === 500 && ctx.status !== undefined) {
+          res.setHeader("Content-Type", "text/plain; charset=utf-8");
+          return writeHead.call(this, ctx.status, reason(ctx.message ?? ""));
+        }
+        return writeHead.call(this, code, ...rest);
+      } as typeof res.writeHead;
+      return requests.run(ctx, async () => {
+        try {
+          await original(req, res);
+        } catch (err) {
+          log.warn("HTTP request %s %s failed: %s", req.method, req.url, errorMessage(err));
+          if (!res.headersSent) respond(res, 400, errorMessage(err));
+        }
+      });
+    };
+  }
+}
+
+function respond(res: http.ServerResponse, status: number, message: string): void {
+  res.writeHead(status, reason(message), { "Content-Type": "text/plain; charset=utf-8" });
+  res.end(message);
+}
+
+/** A reason phrase: printable ASCII, one line, at most 200 characters. */
+function reason(message: string): string {
+  const text = message.replace(/[^\x20-\x7e]+/g, " ").trim();
+  return (text.length > 200 ? text.slice(0, 197) + "..." : text) || "Bad Request";
+}
+
+function malformedQuery(url: string | undefined): string | undefined {
+  const q = url?.split("?")[1];
+  if (!q) return undefined;
+  for (const part of q.split("&")) {
+    for (const piece of part.split("=")) {
+      try {
+        decodeURIComponent(piece);
+      } catch {
+        return `malformed percent-encoding in the query string: '${piece.slice(0, 60)}'`;
+      }
+    }
+  }
+  return undefined;
+}
