@@ -91,6 +91,8 @@ interface RawRow {
   source: string;
 }
 
+const ROWS_PER_INSERT = 16;
+
 const ROW_COLUMNS = `h.id, h.ts, h.ts_sub, s.thing_id, s.thing_title, s.kind, s.name, h.op, h.ok, h.value,
   h.output, h.error, h.duration_ms, h.source`;
 
@@ -100,12 +102,16 @@ export class HistoryStore {
   private lastTs = 0;
   private lastSub = -1;
   private pastSub = 999_999;
-  private readonly seriesIds = new Map<string, number>();
-  private readonly seriesTitles = new Map<number, string>();
+  private readonly seriesCache: Record<
+    string,
+    Map<string, Map<string, { id: number; title: string }>> | undefined
+  > = {};
   private committed = 0;
   private closed = false;
 
   private readonly insertRow: Database.Statement;
+  private readonly insertRows: Database.Statement;
+  private readonly saveStamp: Database.Statement;
   private readonly insertSeries: Database.Statement;
   private readonly selectSeries: Database.Statement;
   private readonly updateSeriesTitle: Database.Statement;
@@ -127,31 +133,41 @@ export class HistoryStore {
     this.selectSeries = db.prepare(
       "SELECT id, thing_title FROM wotvo_series WHERE thing_id = ? AND kind = ? AND name = ?",
     );
+    this.saveStamp = db.prepare(
+      "INSERT INTO wotvo_meta (key, value) VALUES ('last_stamp', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
     this.updateSeriesTitle = db.prepare("UPDATE wotvo_series SET thing_title = ? WHERE id = ?");
+    // Multi-row INSERTs: one statement per ROWS_PER_INSERT records roughly doubles throughput.
+    const columns = "(series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source)";
+    const placeholders = (n: number) =>
+      Array.from({ length: n }, () => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
+    this.insertRows = db.prepare(
+      `INSERT INTO wotvo_history ${columns} VALUES ${placeholders(ROWS_PER_INSERT)}`,
+    );
     this.writeBatch = db.transaction((batch: Batch) => {
       const { records, times, subs } = batch;
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i];
-        this.insertRow.run(
-          this.seriesId(r.thingId, r.thingTitle, r.kind, r.name),
-          times[i],
-          subs[i],
-          r.op,
-          r.ok ? 1 : 0,
-          r.valueJson ?? null,
-          r.outputJson ?? null,
-          r.error ?? null,
-          r.durationMs ?? null,
-          r.source,
-        );
+      const args: unknown[] = new Array(10 * ROWS_PER_INSERT);
+      let i = 0;
+      for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+        for (let j = 0; j < ROWS_PER_INSERT; j++) {
+          this.bindRecord(args, j * 10, records[i + j], times[i + j], subs[i + j]);
+        }
+        this.insertRows.run(args);
       }
+      const one: unknown[] = new Array(10);
+      for (; i < records.length; i++) {
+        this.bindRecord(one, 0, records[i], times[i], subs[i]);
+        this.insertRow.run(one);
+      }
+      this.saveStamp.run(`${this.lastTs}.${this.lastSub}`);
     });
-    const last = db
-      .prepare("SELECT ts, ts_sub FROM wotvo_history ORDER BY ts DESC, ts_sub DESC LIMIT 1")
-      .get() as { ts: number; ts_sub: number } | undefined;
-    if (last) {
-      this.lastTs = last.ts;
-      this.lastSub = last.ts_sub;
+    // Resume the stamp sequence where the file left it (persisted with every commit).
+    const saved = db.prepare("SELECT value FROM wotvo_meta WHERE key = 'last_stamp'").get() as
+      { value: string } | undefined;
+    if (saved) {
+      const [ts, sub] = saved.value.split(".").map(Number);
+      this.lastTs = ts;
+      this.lastSub = sub;
     }
   }
 
@@ -229,21 +245,37 @@ export class HistoryStore {
     }
   }
 
+  private bindRecord(args: unknown[], o: number, r: InteractionRecord, ts: number, sub: number): void {
+    args[o] = this.seriesId(r.thingId, r.thingTitle, r.kind, r.name);
+    args[o + 1] = ts;
+    args[o + 2] = sub;
+    args[o + 3] = r.op;
+    args[o + 4] = r.ok ? 1 : 0;
+    args[o + 5] = r.valueJson ?? null;
+    args[o + 6] = r.outputJson ?? null;
+    args[o + 7] = r.error ?? null;
+    args[o + 8] = r.durationMs ?? null;
+    args[o + 9] = r.source;
+  }
+
   private seriesId(thingId: string, thingTitle: string, kind: AffordanceKind, name: string): number {
-    const key = `${kind}\u0000${thingId}\u0000${name}`;
-    let id = this.seriesIds.get(key);
-    if (id === undefined) {
+    // Two-level cache (thing → name → series), one per kind: no key strings built per record.
+    let byThing = this.seriesCache[kind];
+    if (byThing === undefined) byThing = this.seriesCache[kind] = new Map();
+    let byName = byThing.get(thingId);
+    if (byName === undefined) byThing.set(thingId, (byName = new Map()));
+    let entry = byName.get(name);
+    if (entry === undefined) {
       this.insertSeries.run(thingId, thingTitle, kind, name);
       const row = this.selectSeries.get(thingId, kind, name) as { id: number; thing_title: string };
-      id = row.id;
-      this.seriesIds.set(key, id);
-      this.seriesTitles.set(id, row.thing_title);
+      entry = { id: row.id, title: row.thing_title };
+      byName.set(name, entry);
     }
-    if (this.seriesTitles.get(id) !== thingTitle) {
-      this.updateSeriesTitle.run(thingTitle, id);
-      this.seriesTitles.set(id, thingTitle);
+    if (entry.title !== thingTitle) {
+      this.updateSeriesTitle.run(thingTitle, entry.id);
+      entry.title = thingTitle;
     }
-    return id;
+    return entry.id;
   }
 
   /** Series (thing × kind × affordance) matching the filter. */

@@ -56,6 +56,33 @@ export const MIGRATIONS: readonly string[] = [
     source TEXT NOT NULL
   );
   CREATE INDEX wotvo_history_series_time ON wotvo_history (series_id, ts, ts_sub);
-  CREATE INDEX wotvo_history_time ON wotvo_history (ts);
+  `,
+  // 2: InfluxDB shipping: dead letters (points the server rejected as malformed, with its reason),
+  // the last known data schema of each affordance (stable field types across restarts), and the
+  // field types decided once per vo-wot measurement (the vo-wot layout has no type in field names).
+  `
+  CREATE TABLE wotvo_influx_deadletter (
+    id INTEGER PRIMARY KEY,
+    history_id INTEGER NOT NULL,
+    bucket TEXT NOT NULL,
+    line TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TABLE wotvo_influx_schema (
+    thing_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    schema TEXT NOT NULL,
+    PRIMARY KEY (thing_id, kind, name)
+  );
+  CREATE TABLE wotvo_influx_field (
+    bucket TEXT NOT NULL,
+    measurement TEXT NOT NULL,
+    field TEXT NOT NULL,
+    type TEXT NOT NULL,
+    PRIMARY KEY (bucket, measurement, field)
+  );
   `,
 ];

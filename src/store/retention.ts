@@ -27,7 +27,7 @@ export interface RetentionResult {
 export class Retention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RetentionResult> | undefined;
-  private readonly deleteOlder: Database.Statement;
+  private readonly firstAtOrAfter: Database.Statement;
   private readonly deleteUpTo: Database.Statement;
   private readonly maxId: Database.Statement;
 
@@ -40,9 +40,7 @@ export class Retention {
     private readonly options: RetentionOptions,
     private readonly protectAfter: () => number | undefined = () => undefined,
   ) {
-    this.deleteOlder = db.prepare(
-      "DELETE FROM wotvo_history WHERE id IN (SELECT id FROM wotvo_history WHERE ts < ? AND id <= ? ORDER BY ts LIMIT ?)",
-    );
+    this.firstAtOrAfter = db.prepare("SELECT id, ts FROM wotvo_history WHERE id >= ? ORDER BY id LIMIT 1");
     this.deleteUpTo = db.prepare(
       "DELETE FROM wotvo_history WHERE id IN (SELECT id FROM wotvo_history WHERE id <= ? ORDER BY id LIMIT ?)",
     );
@@ -76,9 +74,12 @@ export class Retention {
     try {
       if (this.options.maxAgeMs > 0) {
         const cutoff = now - this.options.maxAgeMs;
-        result.deletedByAge = await this.chunked(
-          () => this.deleteOlder.run(cutoff, ceiling, this.options.chunkRows).changes,
-        );
+        const upTo = Math.min(this.lastIdBefore(cutoff), ceiling);
+        if (upTo > 0) {
+          result.deletedByAge = await this.chunked(
+            () => this.deleteUpTo.run(upTo, this.options.chunkRows).changes,
+          );
+        }
       }
       if (this.options.maxRows > 0) {
         // ids only grow, so deleting every id <= max - maxRows leaves at most maxRows rows.
@@ -101,6 +102,25 @@ export class Retention {
       log.error("retention failed: %s", errorMessage(err));
     }
     return result;
+  }
+
+  /**
+   * Largest id whose record is older than `cutoff`, by binary search over ids: ids and times grow
+   * together (the store stamps records monotonically), so no index on time is needed. Records a
+   * script back-dated with an explicit time are purged with their neighbours by id.
+   */
+  private lastIdBefore(cutoff: number): number {
+    const first = this.firstAtOrAfter.get(0) as { id: number; ts: number } | undefined;
+    if (first === undefined || first.ts >= cutoff) return 0;
+    let lo = first.id; // ts < cutoff
+    let hi = (this.maxId.get() as { m: number }).m + 1; // treated as ts >= cutoff
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.firstAtOrAfter.get(mid) as { id: number; ts: number } | undefined;
+      if (row === undefined || row.id >= hi || row.ts >= cutoff) hi = mid;
+      else lo = row.id;
+    }
+    return lo;
   }
 
   private async chunked(deleteChunk: () => number): Promise<number> {
