@@ -1,6 +1,6 @@
 /**
- * Options of the InfluxDB room: JSON-schema fragment, defaults and types in one place
- * (the shape of @influxdata/influxdb-client's DEFAULT_WriteOptions).
+ * Options of the InfluxDB room: JSON-schema fragment, defaults and types in one place.
+ * See docs/influxdb.md for what each option does to the point layout and the outbox.
  */
 export interface InfluxOptions {
   /** Ship the history to InfluxDB. Off: `servient.influxdb` exists but every call says how to configure it. */
@@ -12,19 +12,33 @@ export interface InfluxOptions {
   token?: string;
   org: string;
   bucket: string;
-  /** Create the bucket(s) on first use (v2; needs a token allowed to). */
+  /** Create the bucket(s) (v2) or database(s) (v1) on first use. */
   createBucket: boolean;
   /** API v1: database, retention policy, user and password. */
   database: string;
   retentionPolicy?: string;
   username?: string;
   password?: string;
-  /** `tagged`: one measurement per kind with thing/name tags (default); `vo-wot`: vo-wot's layout. */
+  /**
+   * `tagged`: one measurement per kind (`<measurementPrefix>property|action|event`) with thing / kind /
+   * name tags and typed fields (default); `vo-wot`: vo-wot's layout (bucket per property,
+   * measurement = name, field `value`, no tags; buckets `action` and `event`).
+   */
   layout: "tagged" | "vo-wot";
+  /** Prefix of the tagged layout's measurements. */
+  measurementPrefix: string;
+  /** Most leaf fields an object or array value is flattened into (the JSON text is always kept). */
+  maxFlattenedFields: number;
+  /** Language of the query helpers: `auto` = InfluxQL with apiVersion 1, Flux with apiVersion 2 (use `influxql` for InfluxDB 3). */
+  queryLanguage: "auto" | "flux" | "influxql";
   /** Points per write request. */
   batchSize: number;
+  /** Bytes of line protocol per write request. */
+  maxBatchBytes: number;
   /** Longest a record waits before its batch is sent. */
   flushIntervalMs: number;
+  /** How often the shipper looks for newly committed records (and checks the outbox bound). */
+  pollIntervalMs: number;
   /** Backoff between retries: first delay, ceiling, and jitter (0…1). */
   retryDelayMs: number;
   maxRetryDelayMs: number;
@@ -54,8 +68,13 @@ export const influxSchema = {
     username: { type: "string" },
     password: { type: "string" },
     layout: { enum: ["tagged", "vo-wot"], default: "tagged" },
+    measurementPrefix: { type: "string", default: "wot_" },
+    maxFlattenedFields: { type: "integer", minimum: 0, maximum: 1000, default: 64 },
+    queryLanguage: { enum: ["auto", "flux", "influxql"], default: "auto" },
     batchSize: { type: "integer", minimum: 1, maximum: 100000, default: 5000 },
+    maxBatchBytes: { type: "integer", minimum: 1024, default: 4000000 },
     flushIntervalMs: { type: "integer", minimum: 1, default: 1000 },
+    pollIntervalMs: { type: "integer", minimum: 1, maximum: 60000, default: 50 },
     retryDelayMs: { type: "integer", minimum: 1, default: 500 },
     maxRetryDelayMs: { type: "integer", minimum: 1, default: 30000 },
     retryJitter: { type: "number", minimum: 0, maximum: 1, default: 0.2 },

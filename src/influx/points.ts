@@ -1,0 +1,379 @@
+/**
+ * History rows → InfluxDB points (line protocol), in one of two layouts:
+ *
+ *  - `tagged` (default): measurement `<prefix><kind>`, tags `thing_id`, `thing`, `kind`, `name`, `op`,
+ *    `source`; the type of every generated field is written in its name (`value` float, `value_int`,
+ *    `value_bool`, `value_str`, `value_json`, leaves `value.<path>[suffix]`), so two points can never
+ *    disagree on the type of one field, whatever thing, servient or TD they come from.
+ *  - `vo-wot`: vo-wot's layout (bucket per property, measurement = name, field `value`, no tags;
+ *    buckets `action` and `event` holding JSON text). Field types are decided once per
+ *    (bucket, measurement, field), remembered in SQLite, and a value of another type goes to a
+ *    type-suffixed sibling field instead of conflicting.
+ *
+ * Names (measurements, tag keys and values, field keys) are percent-encoded for the characters line
+ * protocol cannot carry exactly (`%`, `\`, CR, LF, TAB, and `#` at the start of a measurement), then
+ * escaped by the official client's `Point`. `decodeName` restores them exactly.
+ */
+import { Point } from "@influxdata/influxdb-client";
+import type { HistoryRow, JsonValue } from "../types";
+import type { InfluxOptions } from "./options";
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+const ENCODE = /[%\\\n\r\t]/g;
+const CODES: Record<string, string> = { "%": "%25", "\\": "%5C", "\n": "%0A", "\r": "%0D", "\t": "%09" };
+const DECODE = /%(25|5C|0A|0D|09|23)/gi;
+
+/**
+ * Encodes a tag value, tag key or field key for line protocol: `%`, `\`, CR, LF and TAB become
+ * `%25`, `%5C`, `%0D`, `%0A`, `%09`; everything else is kept (commas, spaces, `=`, quotes are
+ * escaped by the client's `Point`). Names without those characters are unchanged.
+ */
+export function encodeName(name: string): string {
+  return name.replace(ENCODE, (c) => CODES[c]);
+}
+
+/** Encodes a measurement name: as `encodeName`, and a leading `#` (a comment line) becomes `%23`. */
+export function encodeMeasurement(name: string): string {
+  const e = encodeName(name);
+  return e.startsWith("#") ? "%23" + e.slice(1) : e;
+}
+
+/** Reverses `encodeName` / `encodeMeasurement`: what InfluxDB returns → the original name. */
+export function decodeName(encoded: string): string {
+  return encoded.replace(DECODE, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** The nanosecond timestamp of a row, as an exact decimal string. */
+export function nanos(time: number, timeSub: number): string {
+  return (BigInt(time) * 1_000_000n + BigInt(timeSub)).toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/** What the point layout needs of a TD data schema: the type, and those of nested members. */
+export interface TypeTree {
+  t?: string;
+  p?: Record<string, TypeTree>;
+  i?: TypeTree;
+}
+
+/** The type tree of a TD DataSchema (type, properties, items), or undefined. */
+export function typeTreeOf(schema: unknown, depth = 0): TypeTree | undefined {
+  if (schema === null || typeof schema !== "object" || depth > 16) return undefined;
+  const s = schema as { type?: unknown; properties?: unknown; items?: unknown };
+  const tree: TypeTree = {};
+  if (typeof s.type === "string") tree.t = s.type;
+  if (s.properties !== null && typeof s.properties === "object") {
+    const p: Record<string, TypeTree> = {};
+    for (const [k, v] of Object.entries(s.properties as Record<string, unknown>)) {
+      const sub = typeTreeOf(v, depth + 1);
+      if (sub) p[k] = sub;
+    }
+    if (Object.keys(p).length > 0) tree.p = p;
+  }
+  const items = Array.isArray(s.items) ? undefined : typeTreeOf(s.items, depth + 1);
+  if (items) tree.i = items;
+  return tree.t === undefined && tree.p === undefined && tree.i === undefined ? undefined : tree;
+}
+
+/** Type trees of one affordance: property value / event data / action input, and action output. */
+export interface AffordanceTypes {
+  value?: TypeTree;
+  output?: TypeTree;
+}
+
+export type FieldType = "float" | "int" | "bool" | "str";
+
+/** Field type of a scalar; integers only when the schema says `integer` (else float: stable). */
+function scalarType(v: JsonValue, schema: TypeTree | undefined): FieldType | undefined {
+  switch (typeof v) {
+    case "boolean":
+      return "bool";
+    case "string":
+      return "str";
+    case "number":
+      if (!Number.isFinite(v)) return undefined;
+      return schema?.t === "integer" && Number.isSafeInteger(v) ? "int" : "float";
+    default:
+      return undefined;
+  }
+}
+
+/** Suffixes that carry the type in a tagged-layout field name. A name without one is a float. */
+const SUFFIX: Record<FieldType, string> = { float: "", int: "_int", bool: "_bool", str: "_str" };
+const TYPED_SUFFIX = /_(int|bool|str|json)$/;
+
+/** The tagged-layout name of a field of `type` at `base`: the type is a function of the name. */
+export function typedFieldName(base: string, type: FieldType | "json"): string {
+  if (type === "json") return base + "_json";
+  if (type === "float") return TYPED_SUFFIX.test(base) ? base + "_float" : base;
+  return base + SUFFIX[type];
+}
+
+/** The field type a tagged-layout field name stands for. */
+export function fieldTypeOfName(name: string): FieldType {
+  const m = TYPED_SUFFIX.exec(name);
+  if (!m) return "float";
+  return m[1] === "json" ? "str" : (m[1] as FieldType);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fields
+
+interface Field {
+  name: string;
+  type: FieldType;
+  value: number | boolean | string;
+}
+
+function addField(point: Point, f: Field): void {
+  const name = encodeName(f.name);
+  switch (f.type) {
+    case "float":
+      point.floatField(name, f.value as number);
+      break;
+    case "int":
+      point.intField(name, f.value as number);
+      break;
+    case "bool":
+      point.booleanField(name, f.value as boolean);
+      break;
+    case "str":
+      point.stringField(name, f.value as string);
+      break;
+  }
+}
+
+/** Leaves of an object / array value: `path` joined with `.`, at most `max` of them. */
+function leaves(
+  v: JsonValue,
+  schema: TypeTree | undefined,
+  path: string,
+  out: { path: string; value: JsonValue; schema: TypeTree | undefined }[],
+  max: number,
+  depth = 0,
+): void {
+  if (out.length >= max) return;
+  if (v !== null && typeof v === "object" && depth < 16) {
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length && out.length < max; i++) {
+        leaves(v[i], schema?.i, `${path}.${i}`, out, max, depth + 1);
+      }
+    } else {
+      for (const [k, sub] of Object.entries(v)) {
+        if (out.length >= max) return;
+        leaves(sub, schema?.p?.[k], `${path}.${k}`, out, max, depth + 1);
+      }
+    }
+    return;
+  }
+  if (v !== null && typeof v !== "object") out.push({ path, value: v, schema });
+}
+
+/** Tagged layout: the fields of one value at `base` (`value`, `input`, `output`). */
+function taggedValueFields(
+  base: string,
+  v: JsonValue | undefined,
+  schema: TypeTree | undefined,
+  maxLeaves: number,
+): Field[] {
+  if (v === undefined) return [];
+  if (v === null || typeof v === "object") {
+    const fields: Field[] = [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v) }];
+    if (v === null) return fields;
+    const found: { path: string; value: JsonValue; schema: TypeTree | undefined }[] = [];
+    leaves(v, schema, base, found, maxLeaves);
+    for (const leaf of found) {
+      const type = scalarType(leaf.value, leaf.schema);
+      if (type) fields.push({ name: typedFieldName(leaf.path, type), type, value: leaf.value as never });
+    }
+    return fields;
+  }
+  const type = scalarType(v, schema);
+  if (!type) return [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v) }];
+  return [{ name: typedFieldName(base, type), type, value: v }];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layouts
+
+/** One point of one history row, and where it goes. */
+export interface BuiltPoint {
+  historyId: number;
+  bucket: string;
+  line: string;
+}
+
+/** Field types decided once per (bucket, measurement, field) — the vo-wot layout's memory. */
+export interface FieldTypeMemory {
+  get(bucket: string, measurement: string, field: string): FieldType | undefined;
+  set(bucket: string, measurement: string, field: string, type: FieldType): void;
+}
+
+/** What `writePoint` stores in the history for a script's own measurement. */
+export interface ScriptPoint {
+  fields: Record<string, number | boolean | string>;
+  tags?: Record<string, string>;
+}
+
+export const SCRIPT_POINT_KIND = "point";
+export const SCRIPT_POINT_THING = "node-wot-vo:points";
+
+export class PointLayout {
+  constructor(
+    private readonly options: Pick<
+      InfluxOptions,
+      "layout" | "measurementPrefix" | "maxFlattenedFields" | "bucket" | "database" | "apiVersion"
+    >,
+    private readonly types: (row: HistoryRow) => AffordanceTypes | undefined,
+    private readonly memory: FieldTypeMemory,
+  ) {}
+
+  /** The single bucket (v2) / database (v1) of the tagged layout. */
+  get defaultBucket(): string {
+    return this.options.apiVersion === 1 ? this.options.database : this.options.bucket;
+  }
+
+  /** Measurement of a kind in the tagged layout. */
+  measurementOf(kind: string): string {
+    return this.options.measurementPrefix + kind;
+  }
+
+  /** Builds the point of a row. Throws when the row cannot become a point (it is dead-lettered). */
+  build(row: HistoryRow): BuiltPoint {
+    const point =
+      this.options.layout === "vo-wot"
+        ? this.voWotPoint(row)
+        : { bucket: this.defaultBucket, point: this.tagged(row) };
+    point.point.timestamp(nanos(row.time, row.timeSub));
+    const line = point.point.toLineProtocol();
+    if (line === undefined) throw new Error("the point has no fields");
+    return { historyId: row.id, bucket: point.bucket, line };
+  }
+
+  private tagged(row: HistoryRow): Point {
+    if ((row.kind as string) === SCRIPT_POINT_KIND) return this.scriptPoint(row);
+    const point = new Point(encodeMeasurement(this.measurementOf(row.kind)))
+      .tag("thing_id", encodeName(row.thingId))
+      .tag("thing", encodeName(row.thingTitle))
+      .tag("kind", row.kind)
+      .tag("name", encodeName(row.name))
+      .tag("op", encodeName(row.op))
+      .tag("source", encodeName(row.source))
+      .booleanField("ok", row.ok);
+    if (row.error !== undefined) point.stringField("error", row.error);
+    if (row.durationMs !== undefined && Number.isFinite(row.durationMs)) {
+      point.floatField("duration_ms", row.durationMs);
+    }
+    const types = this.types(row);
+    const max = this.options.maxFlattenedFields;
+    const base = row.kind === "action" ? "input" : "value";
+    for (const f of taggedValueFields(base, row.value, types?.value, max)) addField(point, f);
+    if (row.kind === "action") {
+      for (const f of taggedValueFields("output", row.output, types?.output, max)) addField(point, f);
+    }
+    return point;
+  }
+
+  /** A script's measurement: its own fields and tags (numbers as floats, so types never flip). */
+  private scriptPoint(row: HistoryRow): Point {
+    const payload = (row.value ?? {}) as unknown as ScriptPoint;
+    const point = new Point(encodeMeasurement(row.name));
+    for (const [k, v] of Object.entries(payload.tags ?? {})) point.tag(encodeName(k), encodeName(String(v)));
+    for (const [k, v] of Object.entries(payload.fields ?? {})) {
+      const type = scalarType(v, undefined);
+      if (type) addField(point, { name: k, type, value: v });
+    }
+    return point;
+  }
+
+  private voWotPoint(row: HistoryRow): { bucket: string; point: Point } {
+    const kind = row.kind as string;
+    if (kind === "action" || kind === "event") {
+      const body =
+        kind === "action"
+          ? {
+              thing: row.thingTitle,
+              thingId: row.thingId,
+              name: row.name,
+              ok: row.ok,
+              input: row.value,
+              output: row.output,
+              error: row.error,
+              durationMs: row.durationMs,
+            }
+          : { thing: row.thingTitle, thingId: row.thingId, name: row.name, data: row.value };
+      return { bucket: kind, point: new Point(kind).stringField("value", JSON.stringify(body)) };
+    }
+    const measurement = encodeMeasurement(row.name);
+    const bucket = row.name;
+    const point = new Point(measurement);
+    const fields: Field[] = [];
+    if (kind === SCRIPT_POINT_KIND) {
+      const payload = (row.value ?? {}) as unknown as ScriptPoint;
+      for (const [k, v] of Object.entries(payload.fields ?? {})) {
+        const type = scalarType(v, undefined);
+        if (type) fields.push({ name: k, type, value: v });
+      }
+    } else {
+      const v = row.value;
+      const schema = this.types(row)?.value;
+      if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+        // vo-wot flattens dicts into "a.b" fields; lists inside stay JSON text.
+        const found: { path: string; value: JsonValue; schema: TypeTree | undefined }[] = [];
+        voWotFlatten(v, schema, "", found, this.options.maxFlattenedFields);
+        for (const leaf of found) {
+          const type = scalarType(leaf.value, leaf.schema);
+          if (type) fields.push({ name: leaf.path, type, value: leaf.value as never });
+        }
+      } else if (v !== undefined) {
+        const type = scalarType(v, schema);
+        if (type && !Array.isArray(v)) fields.push({ name: "value", type, value: v as never });
+        else fields.push({ name: "value", type: "str", value: JSON.stringify(v) });
+      }
+      if (fields.length === 0) fields.push({ name: "value", type: "str", value: JSON.stringify(v ?? null) });
+    }
+    for (const f of fields) addField(point, this.decide(bucket, measurement, f));
+    return { bucket, point };
+  }
+
+  /** vo-wot layout: keeps one type per field; another type goes to `<field>_<type>`. */
+  private decide(bucket: string, measurement: string, f: Field): Field {
+    let name = f.name;
+    for (let i = 0; i < 4; i++) {
+      const known = this.memory.get(bucket, measurement, name);
+      if (known === undefined) {
+        this.memory.set(bucket, measurement, name, f.type);
+        return { ...f, name };
+      }
+      if (known === f.type) return { ...f, name };
+      if (known === "float" && f.type === "int") return { ...f, name, type: "float" };
+      name = `${name}_${f.type}`;
+    }
+    throw new Error(`no field of type ${f.type} left for '${f.name}' in measurement '${measurement}'`);
+  }
+}
+
+function voWotFlatten(
+  v: { [key: string]: JsonValue },
+  schema: TypeTree | undefined,
+  prefix: string,
+  out: { path: string; value: JsonValue; schema: TypeTree | undefined }[],
+  max: number,
+  depth = 0,
+): void {
+  for (const [k, sub] of Object.entries(v)) {
+    if (out.length >= max) return;
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (sub !== null && typeof sub === "object" && !Array.isArray(sub) && depth < 16) {
+      voWotFlatten(sub, schema?.p?.[k], path, out, max, depth + 1);
+    } else if (sub !== null && typeof sub === "object") {
+      out.push({ path, value: JSON.stringify(sub), schema: undefined });
+    } else if (sub !== null) {
+      out.push({ path, value: sub, schema: schema?.p?.[k] });
+    }
+  }
+}
