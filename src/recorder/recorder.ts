@@ -6,12 +6,12 @@
  *    read once and node-wot gets a BufferedContent, so handlers can still use value(), data or
  *    arrayBuffer(). The call completes only after the record is committed.
  *  - emitEvent (synchronous in node-wot): recorded in the next group commit, the script does not wait.
- *  - emitPropertyChange: the value the read handler returns inside that call is captured through
- *    AsyncLocalStorage (no second read), then recorded.
+ *  - emitPropertyChange: the value the read handler returns during that call is captured (no
+ *    second read), then recorded. Not AsyncLocalStorage: it would put a hook on every promise of
+ *    the process.
  *
  * Errors of the interaction are re-thrown unchanged; a failure of the store is reported as such.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
 import type { Content, ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
@@ -33,8 +33,6 @@ type InteractionOptions = WoT.InteractionOptions & { formIndex: number };
 type Affordance = { forms?: { href?: string }[]; [key: string]: unknown };
 
 interface ChangeSlot {
-  thing: ExposedThing;
-  name: string;
   captured: boolean;
   value: unknown;
 }
@@ -51,7 +49,6 @@ export class Recorder {
   private readonly filter: RecordFilter;
   private readonly instrumented = new WeakSet<ExposedThing>();
   private readonly decisions = new WeakMap<ExposedThing, Map<string, boolean>>();
-  private readonly changeSlots = new AsyncLocalStorage<ChangeSlot>();
 
   constructor(
     private readonly store: HistoryStore,
@@ -182,25 +179,37 @@ export class Recorder {
   }
 
   private wrapPropertyChange(thing: ExposedThing): void {
-    // Capture what the read handler returns while emitPropertyChange runs it.
+    // While emitPropertyChange(name) runs, the wrapped read handler of `name` hands its result to
+    // the waiting slots. A read by a client that overlaps gives the same current value.
+    const waiting = new Map<string, ChangeSlot[]>();
     const setReadHandler = thing.setPropertyReadHandler.bind(thing);
-    thing.setPropertyReadHandler = (name: string, handler: WoT.PropertyReadHandler): WoT.ExposedThing => {
-      const slots = this.changeSlots;
-      return setReadHandler(name, async (options?: WoT.InteractionOptions) => {
+    thing.setPropertyReadHandler = (name: string, handler: WoT.PropertyReadHandler): WoT.ExposedThing =>
+      setReadHandler(name, async (options?: WoT.InteractionOptions) => {
         const value = await handler(options);
-        const slot = slots.getStore();
-        if (slot !== undefined && slot.thing === thing && slot.name === name && !slot.captured) {
-          slot.captured = true;
-          slot.value = value;
+        const slots = waiting.get(name);
+        if (slots !== undefined) {
+          for (const slot of slots) {
+            if (!slot.captured) {
+              slot.captured = true;
+              slot.value = value;
+            }
+          }
         }
         return value;
       });
-    };
     const original = thing.emitPropertyChange.bind(thing);
     thing.emitPropertyChange = async (name: string): Promise<void> => {
       if (!this.records(thing, "property", name)) return original(name);
-      const slot: ChangeSlot = { thing, name, captured: false, value: undefined };
-      await this.changeSlots.run(slot, () => original(name));
+      const slot: ChangeSlot = { captured: false, value: undefined };
+      let slots = waiting.get(name);
+      if (slots === undefined) waiting.set(name, (slots = []));
+      slots.push(slot);
+      try {
+        await original(name);
+      } finally {
+        slots.splice(slots.indexOf(slot), 1);
+        if (slots.length === 0) waiting.delete(name);
+      }
       await this.commit(
         {
           ...this.base(thing, "property", name, "change", "local"),

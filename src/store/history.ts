@@ -111,7 +111,6 @@ export class HistoryStore {
 
   private readonly insertRow: Database.Statement;
   private readonly insertRows: Database.Statement;
-  private readonly saveStamp: Database.Statement;
   private readonly insertSeries: Database.Statement;
   private readonly selectSeries: Database.Statement;
   private readonly updateSeriesTitle: Database.Statement;
@@ -132,9 +131,6 @@ export class HistoryStore {
     );
     this.selectSeries = db.prepare(
       "SELECT id, thing_title FROM wotvo_series WHERE thing_id = ? AND kind = ? AND name = ?",
-    );
-    this.saveStamp = db.prepare(
-      "INSERT INTO wotvo_meta (key, value) VALUES ('last_stamp', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     );
     this.updateSeriesTitle = db.prepare("UPDATE wotvo_series SET thing_title = ? WHERE id = ?");
     // Multi-row INSERTs: one statement per ROWS_PER_INSERT records roughly doubles throughput.
@@ -159,15 +155,19 @@ export class HistoryStore {
         this.bindRecord(one, 0, records[i], times[i], subs[i]);
         this.insertRow.run(one);
       }
-      this.saveStamp.run(`${this.lastTs}.${this.lastSub}`);
     });
-    // Resume the stamp sequence where the file left it (persisted with every commit).
-    const saved = db.prepare("SELECT value FROM wotvo_meta WHERE key = 'last_stamp'").get() as
-      { value: string } | undefined;
-    if (saved) {
-      const [ts, sub] = saved.value.split(".").map(Number);
-      this.lastTs = ts;
-      this.lastSub = sub;
+    // Resume the stamp sequence where the file left it. Live records are stamped monotonically,
+    // so the newest stamp is among the last rows by id (back-dated script points come after it
+    // with smaller times); looking at the last 1000 rows covers that without a time index.
+    const last = db
+      .prepare(
+        `SELECT ts, ts_sub FROM (SELECT ts, ts_sub FROM wotvo_history ORDER BY id DESC LIMIT 1000)
+         ORDER BY ts DESC, ts_sub DESC LIMIT 1`,
+      )
+      .get() as { ts: number; ts_sub: number } | undefined;
+    if (last) {
+      this.lastTs = last.ts;
+      this.lastSub = last.ts_sub;
     }
   }
 
