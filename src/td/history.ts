@@ -85,7 +85,7 @@ function variables(thing: ExposedThing, limits: HistoryStore["limits"]) {
   return {
     name: {
       type: "string",
-      enum: recordedNames(thing),
+      ...nameEnum(recordedNames(thing)),
       description: "affordance whose history to read; all affordances of the thing when absent",
     },
     kind: { type: "string", enum: KINDS, description: "property, action or event" },
@@ -168,6 +168,11 @@ export function historyAffordances(
   };
 }
 
+/** A JSON schema enum must not be empty: a thing without affordances of its own gets none. */
+function nameEnum(names: string[]): { enum?: string[] } {
+  return names.length > 0 ? { enum: names } : {};
+}
+
 /** Names of the thing's own affordances (not the plugin's), sorted, without duplicates. */
 export function recordedNames(thing: ExposedThing, filter?: RecordFilter): string[] {
   const names = new Set<string>();
@@ -191,7 +196,9 @@ export function refreshNameEnums(thing: ExposedThing): void {
   const names = recordedNames(thing);
   const set = (vars: unknown) => {
     const name = (vars as { name?: { enum?: string[] } } | undefined)?.name;
-    if (name) name.enum = names;
+    if (!name) return;
+    if (names.length > 0) name.enum = names;
+    else delete name.enum;
   };
   set(thing.properties[HISTORY]?.uriVariables);
   set(thing.properties[HISTORY_AGGREGATE]?.uriVariables);

@@ -47,6 +47,8 @@ export function statusOf(err: unknown): number | undefined {
       return 404;
     case "VO_FORBIDDEN":
       return 403;
+    case "VO_UNAUTHORIZED":
+      return 401;
     case "VO_DEVICE_UNAVAILABLE":
       return 503;
     default:

@@ -78,7 +78,7 @@ export function installTdAffordances(plugin: VoPlugin, thing: ExposedThing): voi
     add("properties", defs.properties);
     add("actions", defs.actions);
     add("events", defs.events);
-    setVoStateHandlers(thing, plugin.sqliteDb, plugin.options);
+    setVoStateHandlers(thing, plugin.sqliteDb, plugin.options, plugin.servient);
   }
   addContext(thing);
 

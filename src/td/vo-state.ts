@@ -3,7 +3,8 @@
  * IP (the seed's VO tables), readable by any TD client; changed through actions that validate the
  * addresses, refuse duplicates, and are guarded (credentials, or loopback only).
  */
-import type { ExposedThing } from "@node-wot/core";
+import { timingSafeEqual } from "node:crypto";
+import type { ExposedThing, Servient } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
 import type { SqliteDb, StatusRow } from "../store/sqlite-db";
 import type { VoOptions } from "../config";
@@ -208,23 +209,42 @@ export function currentStatus(history: StatusRow[]): { online: boolean | null; s
 }
 
 /**
- * Refuses a change unless the request is authenticated (the thing has a security scheme other than
- * nosec: node-wot's HTTP server checked the credentials before the handler ran) or comes from a
- * loopback address.
+ * Refuses a change unless the request is authenticated or comes from a loopback address:
+ *  - the thing has a security scheme other than nosec: node-wot's HTTP server checked the
+ *    credentials before the handler ran;
+ *  - the thing is nosec but the servient has credentials for its id (with a single
+ *    `http.security` scheme node-wot 0.9.2 still gives things nosec): the request must carry
+ *    them, as HTTP Basic (username/password) or Bearer (token);
+ *  - no credentials: only loopback clients may change the VO state.
  */
-export function checkMayChange(thing: ExposedThing): void {
+export function checkMayChange(thing: ExposedThing, servient: Servient): void {
   const defs = (thing.securityDefinitions ?? {}) as Record<string, { scheme?: string }>;
   const names = Array.isArray(thing.security) ? thing.security : [thing.security];
-  const secured = names.some((n) => typeof n === "string" && defs[n]?.scheme !== undefined && defs[n].scheme !== "nosec");
+  const secured = names.some(
+    (n) => typeof n === "string" && defs[n]?.scheme !== undefined && defs[n].scheme !== "nosec",
+  );
   if (secured) return;
   const ctx = currentRequest();
-  const address = ctx?.req.socket.remoteAddress;
   if (ctx === undefined) {
     throw new VoInputError(
       "changing the VO state is only offered over HTTP (from loopback, or with credentials); use servient.sqlite_db in scripts",
       "VO_FORBIDDEN",
     );
   }
+  const credentials = (servient.retrieveCredentials(thing.id) ?? []) as {
+    username?: string;
+    password?: string;
+    token?: string;
+  }[];
+  if (credentials.length > 0) {
+    if (authorized(ctx.req.headers.authorization, credentials)) return;
+    if (!ctx.res.headersSent) ctx.res.setHeader("WWW-Authenticate", `Basic realm="${thing.id}"`);
+    throw new VoInputError(
+      "changing the VO state needs this thing's credentials (HTTP Basic username/password or a Bearer token)",
+      "VO_UNAUTHORIZED",
+    );
+  }
+  const address = ctx.req.socket.remoteAddress;
   if (!isLoopback(address)) {
     throw new VoInputError(
       `changing the VO state from ${address ?? "an unknown address"} is refused: without credentials configured ` +
@@ -232,6 +252,31 @@ export function checkMayChange(thing: ExposedThing): void {
       "VO_FORBIDDEN",
     );
   }
+}
+
+function authorized(
+  header: string | undefined,
+  credentials: { username?: string; password?: string; token?: string }[],
+): boolean {
+  if (!header) return false;
+  const [scheme, value] = header.trim().split(/\s+/, 2);
+  if (!value) return false;
+  if (/^basic$/i.test(scheme)) {
+    const decoded = Buffer.from(value, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) return false;
+    const user = decoded.slice(0, colon);
+    const pass = decoded.slice(colon + 1);
+    return credentials.some((c) => c.username !== undefined && same(c.username, user) && same(c.password ?? "", pass));
+  }
+  if (/^bearer$/i.test(scheme)) return credentials.some((c) => c.token !== undefined && same(c.token, value));
+  return false;
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The address in an action input: `{ "address": "…" }` or a bare JSON string. */
@@ -250,7 +295,7 @@ export async function addressOf(params: WoT.InteractionOutput): Promise<string> 
 }
 
 /** Handlers of the VO-state affordances, over the seed tables. */
-export function setVoStateHandlers(thing: ExposedThing, db: SqliteDb, options: VoOptions): void {
+export function setVoStateHandlers(thing: ExposedThing, db: SqliteDb, options: VoOptions, servient: Servient): void {
   const deviceTarget = options.vo.device?.tdUrl ?? options.vo.device?.address;
   const has = (kind: "properties" | "actions", name: string) =>
     (thing[kind] as Record<string, Record<string, unknown>>)[name]?.[PLUGIN_ANNOTATION] === true;
@@ -283,7 +328,7 @@ export function setVoStateHandlers(thing: ExposedThing, db: SqliteDb, options: V
     thing.setActionHandler(
       name,
       guardedAction(async (params) => {
-        checkMayChange(thing);
+        checkMayChange(thing, servient);
         return fn(await addressOf(params)) as WoT.InteractionInput;
       }),
     );
