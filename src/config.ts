@@ -75,7 +75,7 @@ export type DeepPartial<T> = {
   [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K];
 };
 
-const schema = {
+export const OPTIONS_SCHEMA = {
   type: "object",
   additionalProperties: false,
   properties: {
@@ -160,7 +160,7 @@ const schema = {
 } as const;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile(schema);
+const validate = ajv.compile(OPTIONS_SCHEMA);
 
 /** Validates and completes options with the defaults. Throws VoConfigError naming every bad key. */
 export function resolveOptions(input: unknown = {}, origin = "options"): VoOptions {
@@ -207,7 +207,7 @@ function formatError(e: ErrorObject, root: unknown): string {
 function subSchemaAt(schemaPath: string): { properties?: Record<string, unknown> } | undefined {
   // "#/properties/influxdb/additionalProperties" → the schema of influxdb
   const parts = schemaPath.replace(/^#\//, "").split("/").slice(0, -1);
-  let node: unknown = schema;
+  let node: unknown = OPTIONS_SCHEMA;
   for (const p of parts) node = (node as Record<string, unknown> | undefined)?.[p];
   return node as { properties?: Record<string, unknown> } | undefined;
 }

@@ -114,3 +114,36 @@ test("SIGTERM while a script emits events: every emitted event is committed", as
     child.kill("SIGKILL");
   }
 });
+
+test("PORT / WOT_PORT in the environment do not move the VO off its configured port", async () => {
+  const { startTestVo } = require("./helpers/vo.js");
+  const saved = { PORT: process.env.PORT, WOT_PORT: process.env.WOT_PORT };
+  process.env.PORT = "9";
+  process.env.WOT_PORT = "19";
+  try {
+    const vo = await startTestVo();
+    try {
+      assert.notEqual(vo.running.port, 9);
+      assert.notEqual(vo.running.port, 19);
+      assert.ok(vo.running.port > 1024);
+      assert.equal(process.env.PORT, "9", "the environment is restored");
+    } finally {
+      await vo.stop();
+    }
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+
+test("loading the plugin prints nothing (node-wot's ajv format warnings are filtered)", () => {
+  const r = spawnSync(process.execPath, ["-e", 'require("./dist/index.js")'], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0);
+  assert.equal(r.stderr, "");
+  assert.equal(r.stdout, "");
+});
