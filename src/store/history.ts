@@ -300,15 +300,22 @@ export class HistoryStore {
   /** Rows of the matching series within [from, to], newest first unless `order: "asc"`. */
   query(q: HistoryQuery): HistoryRow[] {
     const { from, to, limit, order } = this.checkRange(q);
-    const ids = this.series(q).map((s) => s.id);
-    if (ids.length === 0) return [];
+    const series = this.series(q);
+    if (series.length === 0) return [];
     const dir = order === "asc" ? "ASC" : "DESC";
-    const seriesClause =
-      ids.length === 1 ? "h.series_id = ?" : "h.series_id IN (SELECT value FROM json_each(?))";
-    const sql = `SELECT ${ROW_COLUMNS} FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id
-      WHERE ${seriesClause} AND h.ts >= ? AND h.ts <= ? ORDER BY h.ts ${dir}, h.ts_sub ${dir} LIMIT ?`;
-    const seriesParam = ids.length === 1 ? ids[0] : JSON.stringify(ids);
-    return (this.statement(sql).all(seriesParam, from, to, limit) as RawRow[]).map(toHistoryRow);
+    const one = series.length === 1;
+    // No JOIN and raw arrays: the series is known, and row objects are built once, here.
+    const sql = `SELECT ${RAW_COLUMNS} FROM wotvo_history
+      WHERE ${one ? "series_id = ?" : "series_id IN (SELECT value FROM json_each(?))"} AND ts >= ? AND ts <= ?
+      ORDER BY ts ${dir}, ts_sub ${dir} LIMIT ?`;
+    const rows = this.statement(sql, true).all(
+      one ? series[0].id : JSON.stringify(series.map((x) => x.id)),
+      from,
+      to,
+      limit,
+    ) as RawTuple[];
+    const byId = new Map(series.map((x) => [x.id, x]));
+    return rows.map((r) => fromTuple(r, byId.get(r[1])!));
   }
 
   /** The newest row of one affordance, or undefined. */
@@ -422,10 +429,11 @@ export class HistoryStore {
   }
 
   /** Statements are prepared once per distinct SQL text and reused. */
-  private statement(sql: string): Database.Statement {
+  private statement(sql: string, raw = false): Database.Statement {
     let stmt = this.stmtCache.get(sql);
     if (stmt === undefined) {
       stmt = this.db.prepare(sql);
+      if (raw) stmt.raw(true);
       this.stmtCache.set(sql, stmt);
     }
     return stmt;
@@ -446,6 +454,9 @@ function newBatch(): Batch {
 
 function parseJson(text: string | null): JsonValue | undefined {
   if (text === null) return undefined;
+  // Numbers are the common case: skip the JSON parser for them.
+  const n = Number(text);
+  if (text !== "" && !Number.isNaN(n) && text.trim() === text) return n;
   try {
     return JSON.parse(text) as JsonValue;
   } catch {
@@ -474,6 +485,42 @@ function jsonPath(field: string | undefined): string {
     }
   }
   return "$" + segments.map((s) => `."${s}"`).join("");
+}
+
+/** Columns of a raw history tuple, in this order (see fromTuple). */
+const RAW_COLUMNS = "id, series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source";
+type RawTuple = [
+  number,
+  number,
+  number,
+  number,
+  string,
+  number,
+  string | null,
+  string | null,
+  string | null,
+  number | null,
+  string,
+];
+
+function fromTuple(r: RawTuple, s: SeriesInfo): HistoryRow {
+  const row: HistoryRow = {
+    id: r[0],
+    time: r[2],
+    timeSub: r[3],
+    thingId: s.thingId,
+    thingTitle: s.thingTitle,
+    kind: s.kind,
+    name: s.name,
+    op: r[4] as RecordOp,
+    ok: r[5] === 1,
+    source: r[10],
+  };
+  if (r[6] !== null) row.value = parseJson(r[6]);
+  if (r[7] !== null) row.output = parseJson(r[7]);
+  if (r[8] !== null) row.error = r[8];
+  if (r[9] !== null) row.durationMs = r[9];
+  return row;
 }
 
 function toHistoryRow(r: RawRow): HistoryRow {
