@@ -71,7 +71,11 @@ test("a fetch client following only the TD's forms reads history with a range, a
   const { vo } = await setup();
   t.after(() => vo.stop());
   const [from, to] = await writeTemps(vo, [10, 20, 30, 40]);
-  await fetch(`${vo.baseUrl}/hist-sensor/properties/label`, { method: "PUT", headers: JSON_HEADERS, body: '"x"' });
+  await fetch(`${vo.baseUrl}/hist-sensor/properties/label`, {
+    method: "PUT",
+    headers: JSON_HEADERS,
+    body: '"x"',
+  });
 
   // Discovery: GET / lists the TD URLs; the TD gives the forms.
   const urls = await (await fetch(`${vo.baseUrl}/`)).json();
@@ -116,7 +120,9 @@ test("a fetch client following only the TD's forms reads history with a range, a
   // Aggregate over one window that holds all four writes.
   const agg = td.properties.historyAggregate;
   const aggForm = formFor(agg, "readproperty");
-  const windows = await (await fetch(expand(aggForm.href, { name: "temp", from, to, window: ONE_WINDOW }))).json();
+  const windows = await (
+    await fetch(expand(aggForm.href, { name: "temp", from, to, window: ONE_WINDOW }))
+  ).json();
   assert.equal(windows.length, 1);
   assert.deepEqual(
     { count: windows[0].count, min: windows[0].min, max: windows[0].max, mean: windows[0].mean },
@@ -192,7 +198,9 @@ test("a node-wot consumer reads the same history with readProperty and invokeAct
   assert.equal(windows[0].count, 3);
   assert.equal(windows[0].mean, 2);
 
-  const invoked = await (await consumed.invokeAction("queryHistory", { name: "add", kind: "action" })).value();
+  const invoked = await (
+    await consumed.invokeAction("queryHistory", { name: "add", kind: "action" })
+  ).value();
   assert.equal(invoked.length, 1);
   assert.deepEqual(invoked[0].value, { a: 2, b: 3 });
   assert.equal(invoked[0].output, 5);
@@ -213,7 +221,11 @@ test("bad history requests get clear 4xx errors and change nothing", async (t) =
   const before = store.maxId();
   const base = `${vo.baseUrl}/hist-sensor`;
   const cases = [
-    ["/properties/history?name=nope", 400, /has no affordance named "nope"; known names: add, alarm, label, temp/],
+    [
+      "/properties/history?name=nope",
+      400,
+      /has no affordance named "nope"; known names: add, alarm, label, temp/,
+    ],
     ["/properties/history?name=temp&kind=event", 400, /has no event named "temp"/],
     ["/properties/history?from=2000&to=1000", 400, /'from' \(2000\) is after 'to' \(1000\)/],
     ["/properties/history?limit=1000000000", 400, /'limit' must be an integer from 1 to 10000/],
@@ -227,9 +239,21 @@ test("bad history requests get clear 4xx errors and change nothing", async (t) =
     ["/properties/historyAggregate?name=temp&window=1000", 400, /needs 'from'/],
     ["/properties/historyAggregate?name=temp&from=0", 400, /needs 'window'/],
     ["/properties/historyAggregate?from=0&window=1000", 400, /needs 'name'/],
-    ["/properties/historyAggregate?name=temp&from=0&to=100000000&window=1", 400, /windows, more than the limit/],
-    ["/properties/historyAggregate?name=temp&from=0&window=1000&field=a;b", 400, /field 'a;b' is not a dotted path/],
-    ["/properties/historyAggregate?name=temp&from=0&window=1000&aggregate=median", 400, /'aggregate' must be one of/],
+    [
+      "/properties/historyAggregate?name=temp&from=0&to=100000000&window=1",
+      400,
+      /windows, more than the limit/,
+    ],
+    [
+      "/properties/historyAggregate?name=temp&from=0&window=1000&field=a;b",
+      400,
+      /field 'a;b' is not a dotted path/,
+    ],
+    [
+      "/properties/historyAggregate?name=temp&from=0&window=1000&aggregate=median",
+      400,
+      /'aggregate' must be one of/,
+    ],
   ];
   for (const [path, status, message] of cases) {
     const res = await fetch(base + path);

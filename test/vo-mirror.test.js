@@ -89,7 +89,9 @@ test("the mirror forwards, records, survives a device outage and recovers", asyn
   // A node-wot consumer of the VO listens to the device connection event.
   const consumed = await vo.wot.consume(await vo.wot.requestThingDescription(base));
   const connection = [];
-  const sub = await consumed.subscribeEvent("deviceConnection", async (d) => connection.push(await d.value()));
+  const sub = await consumed.subscribeEvent("deviceConnection", async (d) =>
+    connection.push(await d.value()),
+  );
   t.after(() => sub.stop().catch(() => undefined));
 
   // Forwarded: read, write, action; device events re-emitted. All recorded on the mirror.
@@ -100,7 +102,9 @@ test("the mirror forwards, records, survives a device outage and recovers", asyn
   assert.equal(await res.json(), 26);
   assert.equal(await (await consumed.readProperty("setPoint")).value(), 26);
   const history = (q) => json(`${base}/properties/history?${q}`);
-  await waitFor(async () => (await history("name=setpointChanged")).length === 2, { what: "re-emitted events" });
+  await waitFor(async () => (await history("name=setpointChanged")).length === 2, {
+    what: "re-emitted events",
+  });
   assert.deepEqual(
     (await history("name=setpointChanged")).map((r) => r.value),
     [26, 25],

@@ -19,7 +19,14 @@ test("observers, redirect IPs and the device IP: add, list, remove, duplicates a
   await exposeThing(vo.wot, { title: "State" }, () => undefined);
   const base = `${vo.baseUrl}/state`;
   const td = await (await fetch(base)).json();
-  for (const name of ["observers", "redirectIps", "deviceIp", "voStatus", "voStatusHistory", "deviceStatusHistory"])
+  for (const name of [
+    "observers",
+    "redirectIps",
+    "deviceIp",
+    "voStatus",
+    "voStatusHistory",
+    "deviceStatusHistory",
+  ])
     assert.equal(td.properties[name]["vo:plugin"], true, name);
   for (const name of ["addObserver", "removeObserver", "addRedirectIp", "removeRedirectIp", "setDeviceIp"])
     assert.equal(td.actions[name]["vo:plugin"], true, name);
@@ -105,7 +112,12 @@ test("with credentials configured, changes need them", async (t) => {
   // A thing that declares basic: node-wot checks every request.
   await exposeThing(
     vo.wot,
-    { title: "Basic", id: basicId, securityDefinitions: { basic_sc: { scheme: "basic" } }, security: ["basic_sc"] },
+    {
+      title: "Basic",
+      id: basicId,
+      securityDefinitions: { basic_sc: { scheme: "basic" } },
+      security: ["basic_sc"],
+    },
     () => undefined,
   );
   const auth = { authorization: `Basic ${Buffer.from("admin:s3cret").toString("base64")}` };
@@ -118,7 +130,11 @@ test("with credentials configured, changes need them", async (t) => {
     assert.match(res.headers.get("www-authenticate") ?? "", /Basic/);
     res = await post(`${base}/actions/addObserver`, { address: "10.0.0.1" }, wrong);
     assert.equal(res.status, 401, path);
-    res = await post(`${base}/actions/setDeviceIp`, { address: "10.0.0.9" }, { authorization: "Bearer nope" });
+    res = await post(
+      `${base}/actions/setDeviceIp`,
+      { address: "10.0.0.9" },
+      { authorization: "Bearer nope" },
+    );
     assert.equal(res.status, 401, path);
     assert.deepEqual(vo.servient.sqlite_db.listObservers(), []);
     assert.equal(vo.servient.sqlite_db.getDeviceIp(), undefined);

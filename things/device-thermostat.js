@@ -9,7 +9,8 @@
 
 // Silence ajv's 44 "unknown format iri-reference" lines printed while @node-wot/core loads.
 const warn = console.warn;
-console.warn = (...a) => (typeof a[0] === "string" && a[0].startsWith("unknown format") ? undefined : warn(...a));
+console.warn = (...a) =>
+  typeof a[0] === "string" && a[0].startsWith("unknown format") ? undefined : warn(...a);
 const { Servient, Helpers } = require("@node-wot/core");
 const { HttpServer } = require("@node-wot/binding-http");
 console.warn = warn;
@@ -28,7 +29,11 @@ const td = {
   actions: {
     boost: {
       description: "Raise the set point by delta °C",
-      input: { type: "object", properties: { delta: { type: "number", minimum: 0.5, maximum: 5 } }, required: ["delta"] },
+      input: {
+        type: "object",
+        properties: { delta: { type: "number", minimum: 0.5, maximum: 5 } },
+        required: ["delta"],
+      },
       output: { type: "number", description: "the new set point" },
     },
   },
@@ -62,7 +67,10 @@ async function main() {
 
   const periodMs = Number(process.env.DEVICE_PERIOD_MS ?? 1000);
   const timer = setInterval(() => {
-    temperature = Math.round((temperature + (targetTemperature - temperature) * 0.2 + (Math.random() - 0.5) * 0.1) * 100) / 100;
+    temperature =
+      Math.round(
+        (temperature + (targetTemperature - temperature) * 0.2 + (Math.random() - 0.5) * 0.1) * 100,
+      ) / 100;
     if (temperature > 28) thing.emitEvent("overheat", temperature);
   }, periodMs);
 

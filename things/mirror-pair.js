@@ -30,7 +30,11 @@ function run(name, args) {
 }
 
 run("device", [path.join(__dirname, "device-thermostat.js")]);
-run("vo", [path.join(root, "bin", "node-wot-vo.js"), "--config", path.join(__dirname, "mirror-vo.config.json")]);
+run("vo", [
+  path.join(root, "bin", "node-wot-vo.js"),
+  "--config",
+  path.join(__dirname, "mirror-vo.config.json"),
+]);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {
@@ -38,8 +42,8 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
     if (stopping) process.exit(1);
     stopping = true;
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-    Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on("exit", r)) : null))).then(() =>
-      process.exit(0),
+    Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.on("exit", r)) : null))).then(
+      () => process.exit(0),
     );
   });
 }

@@ -12,10 +12,14 @@ module.exports = async function ({ servient }) {
       clearInterval(timer);
       console.log("mirror-vo: 'Thermostat VO' is up; try:");
       console.log("  curl -s http://127.0.0.1:8080/thermostat-vo/properties/temperature");
-      console.log("  curl -s 'http://127.0.0.1:8080/thermostat-vo/properties/history?name=temperature&limit=5'");
+      console.log(
+        "  curl -s 'http://127.0.0.1:8080/thermostat-vo/properties/history?name=temperature&limit=5'",
+      );
       console.log("  curl -s http://127.0.0.1:8080/thermostat-vo/properties/mirrorStatus");
     } else if (Date.now() - started > 10000 && Date.now() - started < 11000) {
-      console.log("mirror-vo: the device is not reachable yet; the VO keeps checking (start things/device-thermostat.js)");
+      console.log(
+        "mirror-vo: the device is not reachable yet; the VO keeps checking (start things/device-thermostat.js)",
+      );
     }
   }, 500);
   timer.unref();

@@ -104,7 +104,10 @@ function variables(thing: ExposedThing, limits: HistoryStore["limits"]) {
       minimum: 1,
       description: `window length in ms (at most ${limits.maxWindows} windows per query)`,
     },
-    field: { type: "string", description: 'for object values: dotted path of the numeric leaf, e.g. "pm.pm25"' },
+    field: {
+      type: "string",
+      description: 'for object values: dotted path of the numeric leaf, e.g. "pm.pm25"',
+    },
     aggregate: {
       type: "string",
       enum: [...AGGREGATES],
@@ -235,7 +238,8 @@ export class HistoryQueries {
     if (windowMs === undefined)
       throw new VoInputError("an aggregate needs 'window': the window length in milliseconds");
     const from = time(p.from, "from");
-    if (from === undefined) throw new VoInputError("an aggregate needs 'from' (milliseconds since the epoch)");
+    if (from === undefined)
+      throw new VoInputError("an aggregate needs 'from' (milliseconds since the epoch)");
     const field = p.field === undefined || p.field === "" ? undefined : text(p.field, "field");
     const aggregate = choice(p.aggregate, "aggregate", AGGREGATES);
     const kinds = kind ? [kind] : KINDS.filter((k) => affordances(thing, k)[name] !== undefined);
@@ -252,7 +256,9 @@ export class HistoryQueries {
       windowMs,
       field,
     });
-    return windows.map((w) => (aggregate ? pickAggregate(w, aggregate) : (w as unknown as Record<string, JsonValue>)));
+    return windows.map((w) =>
+      aggregate ? pickAggregate(w, aggregate) : (w as unknown as Record<string, JsonValue>),
+    );
   }
 
   /** `queryHistory`: windows when `window` is given, rows otherwise. */

@@ -69,13 +69,19 @@ const addressInput = {
   properties: {
     address: {
       type: "string",
-      description: "IPv4 or IPv6 address with an optional port: 10.0.0.2, 10.0.0.2:8080, fd00::2, [fd00::2]:8080",
+      description:
+        "IPv4 or IPv6 address with an optional port: 10.0.0.2, 10.0.0.2:8080, fd00::2, [fd00::2]:8080",
     },
   },
   required: ["address"],
 };
 
-const readOnly = (title: string, description: string, schema: Record<string, unknown>, uriVariables?: unknown) => ({
+const readOnly = (
+  title: string,
+  description: string,
+  schema: Record<string, unknown>,
+  uriVariables?: unknown,
+) => ({
   title,
   description: `${description} Added by node-wot-vo.`,
   ...schema,
@@ -112,7 +118,13 @@ export function voStateAffordances(
   events: Record<string, unknown>;
 } {
   const limit = {
-    limit: { type: "integer", minimum: 1, maximum: limitMax, default: 100, description: "most rows, newest first" },
+    limit: {
+      type: "integer",
+      minimum: 1,
+      maximum: limitMax,
+      default: 100,
+      description: "most rows, newest first",
+    },
   };
   const device = options.vo.device !== undefined;
   return {
@@ -126,7 +138,11 @@ export function voStateAffordances(
             vo: { ...statusNow, properties: { ...statusNow.properties, selfCheck: { type: "boolean" } } },
             device: {
               ...statusNow,
-              properties: { ...statusNow.properties, configured: { type: "boolean" }, target: { type: "string" } },
+              properties: {
+                ...statusNow.properties,
+                configured: { type: "boolean" },
+                target: { type: "string" },
+              },
             },
           },
         },
@@ -149,13 +165,21 @@ export function voStateAffordances(
         : {}),
       [OBSERVERS]: readOnly("Observers", "Addresses in the observer list.", list),
       [REDIRECT_IPS]: readOnly("Redirect IPs", "Addresses in the redirect IP list.", list),
-      [DEVICE_IP]: readOnly("Device IP", "The device's address (from the device configuration, or set by setDeviceIp).", {
-        type: "object",
-        properties: { address: { oneOf: [{ type: "string" }, { type: "null" }] } },
-      }),
+      [DEVICE_IP]: readOnly(
+        "Device IP",
+        "The device's address (from the device configuration, or set by setDeviceIp).",
+        {
+          type: "object",
+          properties: { address: { oneOf: [{ type: "string" }, { type: "null" }] } },
+        },
+      ),
     },
     actions: {
-      [ADD_OBSERVER]: changing("Add observer", "Adds an address to the observer list; duplicates are refused (409).", list),
+      [ADD_OBSERVER]: changing(
+        "Add observer",
+        "Adds an address to the observer list; duplicates are refused (409).",
+        list,
+      ),
       [REMOVE_OBSERVER]: changing(
         "Remove observer",
         "Removes an address from the observer list (404 when absent).",
@@ -171,10 +195,14 @@ export function voStateAffordances(
         "Removes an address from the redirect IP list (404 when absent).",
         list,
       ),
-      [SET_DEVICE_IP]: changing("Set device IP", "Sets the device's address (until the VO restarts with a device configuration).", {
-        type: "object",
-        properties: { address: { type: "string" } },
-      }),
+      [SET_DEVICE_IP]: changing(
+        "Set device IP",
+        "Sets the device's address (until the VO restarts with a device configuration).",
+        {
+          type: "object",
+          properties: { address: { type: "string" } },
+        },
+      ),
     },
     events: {
       [VO_CONNECTION]: connectionEvent("VO"),
@@ -196,7 +224,11 @@ export function statusRows(rows: StatusRow[]) {
 }
 
 /** Current state from the newest rows: online, since when, last check. */
-export function currentStatus(history: StatusRow[]): { online: boolean | null; since: string | null; checkedAt: string | null } {
+export function currentStatus(history: StatusRow[]): {
+  online: boolean | null;
+  since: string | null;
+  checkedAt: string | null;
+} {
   if (history.length === 0) return { online: null, since: null, checkedAt: null };
   const online = history[0].status === 1;
   let since = history[0];
@@ -267,7 +299,9 @@ function authorized(
     if (colon < 0) return false;
     const user = decoded.slice(0, colon);
     const pass = decoded.slice(colon + 1);
-    return credentials.some((c) => c.username !== undefined && same(c.username, user) && same(c.password ?? "", pass));
+    return credentials.some(
+      (c) => c.username !== undefined && same(c.username, user) && same(c.password ?? "", pass),
+    );
   }
   if (/^bearer$/i.test(scheme)) return credentials.some((c) => c.token !== undefined && same(c.token, value));
   return false;
@@ -286,16 +320,25 @@ export async function addressOf(params: WoT.InteractionOutput): Promise<string> 
   try {
     value = JSON.parse(bytes.toString("utf8"));
   } catch {
-    throw new VoInputError(`expected {"address": "<ip>[:port]"} as input, got ${JSON.stringify(bytes.toString("utf8", 0, 80))}`);
+    throw new VoInputError(
+      `expected {"address": "<ip>[:port]"} as input, got ${JSON.stringify(bytes.toString("utf8", 0, 80))}`,
+    );
   }
   if (typeof value === "string") return value;
   if (value && typeof value === "object" && typeof (value as { address?: unknown }).address === "string")
     return (value as { address: string }).address;
-  throw new VoInputError(`expected {"address": "<ip>[:port]"} as input, got ${JSON.stringify(value)?.slice(0, 80)}`);
+  throw new VoInputError(
+    `expected {"address": "<ip>[:port]"} as input, got ${JSON.stringify(value)?.slice(0, 80)}`,
+  );
 }
 
 /** Handlers of the VO-state affordances, over the seed tables. */
-export function setVoStateHandlers(thing: ExposedThing, db: SqliteDb, options: VoOptions, servient: Servient): void {
+export function setVoStateHandlers(
+  thing: ExposedThing,
+  db: SqliteDb,
+  options: VoOptions,
+  servient: Servient,
+): void {
   const deviceTarget = options.vo.device?.tdUrl ?? options.vo.device?.address;
   const has = (kind: "properties" | "actions", name: string) =>
     (thing[kind] as Record<string, Record<string, unknown>>)[name]?.[PLUGIN_ANNOTATION] === true;
@@ -340,12 +383,12 @@ export function setVoStateHandlers(thing: ExposedThing, db: SqliteDb, options: V
   });
   change(ADD_REDIRECT_IP, (a) => (db.addRedirectIp(a), db.listRedirectIps()));
   change(REMOVE_REDIRECT_IP, (a) => {
-    if (!db.removeRedirectIp(a)) throw new VoInputError(`redirect IP ${a} is not in the list`, "VO_NOT_FOUND");
+    if (!db.removeRedirectIp(a))
+      throw new VoInputError(`redirect IP ${a} is not in the list`, "VO_NOT_FOUND");
     return db.listRedirectIps();
   });
   change(SET_DEVICE_IP, (a) => ({ address: db.setDeviceIp(a) }));
 }
-
 
 function guardedRead(fn: (o?: WoT.InteractionOptions) => unknown): WoT.PropertyReadHandler {
   return (o) => guarded(() => fn(o) as WoT.InteractionInput);

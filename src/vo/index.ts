@@ -11,7 +11,15 @@ import { createLogger } from "../log";
 import { installHttpContext } from "../td/http-context";
 import { DEVICE_CONNECTION, VO_CONNECTION } from "../td/vo-state";
 import { DeviceMirror } from "./mirror";
-import { PeriodicCheck, StatusTracker, addressProbe, fetchTd, httpAlive, splitHostPort, type Probe } from "./status";
+import {
+  PeriodicCheck,
+  StatusTracker,
+  addressProbe,
+  fetchTd,
+  httpAlive,
+  splitHostPort,
+  type Probe,
+} from "./status";
 
 export { DeviceMirror, MIRROR_STATUS, mirrorId } from "./mirror";
 export { PeriodicCheck, StatusTracker } from "./status";
@@ -82,16 +90,26 @@ export async function startVoRuntime(plugin: VoPlugin, wot: typeof WoT): Promise
       runtime.mirror = mirror;
       await mirror.start();
       probe = (signal) => fetchTd(tdUrl, signal);
-      runtime.deviceCheck = new PeriodicCheck("device check", device.periodMs, device.timeoutMs, probe, async (r) => {
-        tracker.record(r);
-        if (r.online) {
-          try {
-            await mirror.deviceUp(r.value as Record<string, unknown>);
-          } catch (err) {
-            log.warn("could not mirror the device at %s (retrying at the next check): %s", tdUrl, errorMessage(err));
-          }
-        } else mirror.deviceDown(r.error);
-      });
+      runtime.deviceCheck = new PeriodicCheck(
+        "device check",
+        device.periodMs,
+        device.timeoutMs,
+        probe,
+        async (r) => {
+          tracker.record(r);
+          if (r.online) {
+            try {
+              await mirror.deviceUp(r.value as Record<string, unknown>);
+            } catch (err) {
+              log.warn(
+                "could not mirror the device at %s (retrying at the next check): %s",
+                tdUrl,
+                errorMessage(err),
+              );
+            }
+          } else mirror.deviceDown(r.error);
+        },
+      );
     } else {
       probe = addressProbe(device.address!);
       runtime.deviceCheck = new PeriodicCheck("device check", device.periodMs, device.timeoutMs, probe, (r) =>

@@ -64,7 +64,8 @@ export class DeviceMirror {
     /** Asks for a device check now (a forwarded request just failed). */
     private readonly kick: () => void,
   ) {
-    this.cacheFile = plugin.file === ":memory:" || plugin.file === "" ? undefined : `${plugin.file}.device-td.json`;
+    this.cacheFile =
+      plugin.file === ":memory:" || plugin.file === "" ? undefined : `${plugin.file}.device-td.json`;
   }
 
   /** Produces the mirror from the cached TD when there is one (the device may still be down). */
@@ -195,7 +196,10 @@ export class DeviceMirror {
     const chosen = this.device.mirror;
     const pick = (kind: Kind): AffordanceMap => {
       const source = (td[kind] ?? {}) as AffordanceMap;
-      const wanted = chosen === undefined ? Object.fromEntries(Object.keys(source).map((n) => [n, n])) : (chosen[kind] ?? {});
+      const wanted =
+        chosen === undefined
+          ? Object.fromEntries(Object.keys(source).map((n) => [n, n]))
+          : (chosen[kind] ?? {});
       const out: AffordanceMap = {};
       for (const [voName, devName] of Object.entries(wanted)) {
         const a = source[devName];
@@ -270,11 +274,17 @@ export class DeviceMirror {
     return this.online ? this.consumed : undefined;
   }
 
-  private async read(voName: string, devName: string, options?: WoT.InteractionOptions): Promise<WoT.InteractionInput> {
+  private async read(
+    voName: string,
+    devName: string,
+    options?: WoT.InteractionOptions,
+  ): Promise<WoT.InteractionInput> {
     // Inside our own emitPropertyChange: hand the recorder the value just read.
     if (this.replay.has(voName)) return this.replay.get(voName) as WoT.InteractionInput;
     const consumed = this.usable();
-    let failure = this.online ? "the device is not connected" : `the device is unreachable${this.lastError ? ` (${this.lastError})` : ""}`;
+    let failure = this.online
+      ? "the device is not connected"
+      : `the device is unreachable${this.lastError ? ` (${this.lastError})` : ""}`;
     if (consumed !== undefined) {
       try {
         const out = await bounded(
@@ -302,9 +312,17 @@ export class DeviceMirror {
   }
 
   private fromHistory(voName: string, failure: string): WoT.InteractionInput {
-    const row = this.plugin.history.latest({ thingId: this.thing!.id, kind: "property", name: voName, okOnly: true });
+    const row = this.plugin.history.latest({
+      thingId: this.thing!.id,
+      kind: "property",
+      name: voName,
+      okOnly: true,
+    });
     if (row === undefined || row.value === undefined) {
-      throw new VoInputError(`${failure}, and '${voName}' has no recorded value yet`, "VO_DEVICE_UNAVAILABLE");
+      throw new VoInputError(
+        `${failure}, and '${voName}' has no recorded value yet`,
+        "VO_DEVICE_UNAVAILABLE",
+      );
     }
     this.served.set(voName, { source: "history", time: row.time });
     const ctx = currentRequest();
@@ -334,7 +352,10 @@ export class DeviceMirror {
       );
     } catch (err) {
       this.kick();
-      throw new VoInputError(`the device did not take the write of '${voName}': ${errorMessage(err)}`, "VO_DEVICE_UNAVAILABLE");
+      throw new VoInputError(
+        `the device did not take the write of '${voName}': ${errorMessage(err)}`,
+        "VO_DEVICE_UNAVAILABLE",
+      );
     }
   }
 
@@ -355,10 +376,15 @@ export class DeviceMirror {
       );
     } catch (err) {
       this.kick();
-      throw new VoInputError(`the device did not run '${voName}': ${errorMessage(err)}`, "VO_DEVICE_UNAVAILABLE");
+      throw new VoInputError(
+        `the device did not run '${voName}': ${errorMessage(err)}`,
+        "VO_DEVICE_UNAVAILABLE",
+      );
     }
     const output = (consumed.getThingDescription().actions as AffordanceMap)[devName]?.output;
-    return (output === undefined || out === undefined ? undefined : await outputValue(out, output)) as WoT.InteractionInput;
+    return (
+      output === undefined || out === undefined ? undefined : await outputValue(out, output)
+    ) as WoT.InteractionInput;
   }
 
   private forwardTarget(voName: string): WoT.ConsumedThing {
@@ -389,7 +415,10 @@ function uriOptions(options?: WoT.InteractionOptions): WoT.InteractionOptions | 
 
 function typed(schema: unknown): boolean {
   const s = schema as Record<string, unknown> | undefined;
-  return s !== undefined && (s.type !== undefined || s.oneOf !== undefined || s.enum !== undefined || s.const !== undefined);
+  return (
+    s !== undefined &&
+    (s.type !== undefined || s.oneOf !== undefined || s.enum !== undefined || s.const !== undefined)
+  );
 }
 
 /** The value of an InteractionOutput: validated when the schema allows, else parsed JSON. */

@@ -180,7 +180,8 @@ export async function fetchTd(url: string, signal: AbortSignal): Promise<Record<
     throw new Error(`${url} answered ${res.status} ${res.statusText}`);
   }
   const td = (await res.json()) as unknown;
-  if (td === null || typeof td !== "object" || Array.isArray(td)) throw new Error(`${url} did not return a TD object`);
+  if (td === null || typeof td !== "object" || Array.isArray(td))
+    throw new Error(`${url} did not return a TD object`);
   return td as Record<string, unknown>;
 }
 
