@@ -90,6 +90,7 @@ export class InfluxDb {
   private readonly shipper: Shipper | undefined;
   private readonly queries: Queries | undefined;
   private readonly layout: PointLayout | undefined;
+  private readonly transport: Transport | undefined;
   private thingLookup: ((thingId: string) => ThingSchemas | undefined) | undefined;
   private readonly schemaCache = new Map<
     string,
@@ -106,6 +107,7 @@ export class InfluxDb {
     const transport: Transport =
       options.apiVersion === 1 ? new V1Transport(options) : new V2Transport(options);
     this.layout = new PointLayout(options, (row) => this.typesOf(row), this.fieldMemory());
+    this.transport = transport;
     this.shipper = new Shipper(db, history, this.layout, transport, options);
     this.queries = new Queries(options);
   }
@@ -128,6 +130,8 @@ export class InfluxDb {
     if (!this.shipper || this.started) return;
     this.started = true;
     this.shipper.start();
+    const shipper = this.shipper;
+    void this.transport!.ping().then((ok) => shipper.reachable(ok));
     log.info(
       "shipping the history to %s (API v%d, %s layout); %d records queued",
       this.options.url,
@@ -170,7 +174,9 @@ export class InfluxDb {
 
   /** Ships what is committed now, without waiting for the flush interval. True when all arrived. */
   async flush(timeoutMs = 30_000): Promise<boolean> {
-    return this.require("flush").flush(timeoutMs);
+    const shipper = this.require("flush");
+    this.history.flush();
+    return shipper.flush(timeoutMs);
   }
 
   /** The newest dead letters: points the server rejected as malformed, with its reason. */

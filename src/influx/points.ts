@@ -309,11 +309,13 @@ export class PointLayout {
       return { bucket: kind, point: new Point(kind).stringField("value", JSON.stringify(body)) };
     }
     const measurement = encodeMeasurement(row.name);
-    const bucket = row.name;
+    const bucket = encodeName(row.name);
     const point = new Point(measurement);
     const fields: Field[] = [];
     if (kind === SCRIPT_POINT_KIND) {
       const payload = (row.value ?? {}) as unknown as ScriptPoint;
+      for (const [k, v] of Object.entries(payload.tags ?? {}))
+        point.tag(encodeName(k), encodeName(String(v)));
       for (const [k, v] of Object.entries(payload.fields ?? {})) {
         const type = scalarType(v, undefined);
         if (type) fields.push({ name: k, type, value: v });

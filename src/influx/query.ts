@@ -275,8 +275,8 @@ export class Queries {
     if (this.options.layout === "vo-wot") {
       const base = path ?? "value";
       return {
-        db: property,
-        bucket: property,
+        db: encodeName(property),
+        bucket: encodeName(property),
         measurement: encodeMeasurement(property),
         measurementQ: quoteIdentifier(encodeMeasurement(property)),
         numericFields: [encodeName(base)],

@@ -154,6 +154,16 @@ export class Shipper {
     this.tick();
   }
 
+  /** Result of a health check at start-up: sets `connected` before the first write. */
+  reachable(ok: boolean, why?: string): void {
+    if (this.state !== "starting") return;
+    if (ok) this.state = "up";
+    else {
+      this.lastError = why ?? `no answer from ${this.options.url}`;
+      this.lastErrorAt = Date.now();
+    }
+  }
+
   /** Unshipped rows (ids above the cursor are contiguous: retention never deletes them). */
   get queued(): number {
     if (this.stopped) return 0;
@@ -292,7 +302,14 @@ export class Shipper {
     }
     try {
       for (const [bucket, points] of byBucket) {
-        await this.ensureBucket(bucket);
+        try {
+          await this.ensureBucket(bucket);
+        } catch (err) {
+          // A bucket / database that cannot be created (an invalid name): those points can go nowhere.
+          if (!(err instanceof WriteFailure) || err.kind !== "malformed") throw err;
+          for (const point of points) dead.push({ point, status: err.status ?? 0, reason: err.message });
+          continue;
+        }
         for (const chunk of splitByBytes(points, this.options.maxBatchBytes)) {
           await this.send(bucket, chunk, dead);
         }
@@ -381,7 +398,7 @@ export class Shipper {
       );
       this.outageShipped = 0;
     }
-    if (this.state !== "down") this.state = "up";
+    if (this.state === "recovering") this.state = "up";
     if (this.dropping) {
       this.dropping = false;
       this.droppedThisEpisode = 0;

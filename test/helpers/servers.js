@@ -254,4 +254,27 @@ async function startVictoriaMetrics() {
   return server.start();
 }
 
-module.exports = { startInfluxd, startVictoriaMetrics, freePort };
+/**
+ * A VO servient (test/helpers/vo.js) shipping to `url`, fast timers for tests, and the TD schemas
+ * of its things handed to the point layout (what the plugin's `attach` is asked to do).
+ */
+async function startInfluxVo(url, influxdb = {}, options = {}) {
+  const { startTestVo } = require("./vo.js");
+  const vo = await startTestVo({
+    ...options,
+    influxdb: {
+      enabled: true,
+      apiVersion: 1,
+      url,
+      createBucket: true,
+      flushIntervalMs: 50,
+      retryDelayMs: 50,
+      maxRetryDelayMs: 400,
+      ...influxdb,
+    },
+  });
+  vo.servient.influxdb.useThings((id) => vo.servient.getThing(id));
+  return vo;
+}
+
+module.exports = { startInfluxd, startVictoriaMetrics, startInfluxVo, freePort };
