@@ -177,7 +177,6 @@ export class DeviceMirror {
   private async doProduce(td: Td): Promise<void> {
     const init = this.mirrorInit(td);
     const thing = (await this.wot.produce(init as WoT.ExposedThingInit)) as unknown as ExposedThing;
-    this.thing = thing;
     for (const [voName, devName] of Object.entries(this.map.properties)) {
       const readOnly = (thing.properties[voName] as { readOnly?: boolean }).readOnly === true;
       thing.setPropertyReadHandler(voName, (o) => guarded(() => this.read(voName, devName, o)));
@@ -188,7 +187,13 @@ export class DeviceMirror {
       thing.setActionHandler(voName, (params, o) => guarded(() => this.invoke(voName, devName, params, o)));
     }
     thing.setPropertyReadHandler(MIRROR_STATUS, async () => this.status() as unknown as WoT.InteractionInput);
-    await thing.expose();
+    try {
+      await thing.expose();
+    } catch (err) {
+      await thing.destroy().catch(() => undefined); // so that the next check can produce it again
+      throw err;
+    }
+    this.thing = thing;
     log.info("mirror '%s' exposed for the device at %s", thing.title, this.device.tdUrl);
   }
 
