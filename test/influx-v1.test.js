@@ -460,6 +460,35 @@ test("query helpers: mean, aggregates and recent values with bound names; influx
   }
 });
 
+test("history ids reused after the table was emptied (retention): the cursor is rebased, nothing is skipped", async () => {
+  const vo = await startInfluxVo(influx.url, { database: "reuse" });
+  try {
+    const h = vo.servient.vo.history;
+    const rec = (i) => ({
+      thingId: "urn:r",
+      thingTitle: "R",
+      kind: "event",
+      name: "e",
+      op: "emit",
+      ok: true,
+      valueJson: String(i),
+      source: "local",
+    });
+    await Promise.all([1, 2, 3, 4, 5].map((i) => h.append(rec(i))));
+    await shipped(vo);
+    assert.equal(vo.servient.influxdb.shippedUpTo(), 5);
+    // What retention does when every row is shipped and old: the table is empty, ids start again at 1.
+    vo.servient.vo.database.prepare("DELETE FROM wotvo_history").run();
+    await Promise.all([6, 7, 8].map((i) => h.append(rec(i))));
+    assert.equal(h.maxId(), 3);
+    await shipped(vo);
+    const [count] = await influx.rows('SELECT count("value") FROM "wot_event"', "reuse");
+    assert.equal(count.count, 8);
+  } finally {
+    await vo.stop();
+  }
+});
+
 test("not configured: every query and write says how to configure InfluxDB", async () => {
   const { startTestVo } = require("./helpers/vo.js");
   const vo = await startTestVo({});

@@ -182,6 +182,7 @@ export class Shipper {
     if (this.stopped) return true;
     this.flushing = true;
     const deadline = Date.now() + ms;
+    this.rebaseIfIdsReused(this.maxId());
     const target = this.maxId();
     while (this.cursor < target && Date.now() < deadline) {
       this.seenCommits = -1;
@@ -209,6 +210,7 @@ export class Shipper {
   /** Ships now, regardless of the flush interval (tests, scripts). Resolves when caught up or failing. */
   async flush(timeoutMs = 30_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    this.rebaseIfIdsReused(this.maxId());
     const target = this.maxId();
     this.flushing = true;
     try {
