@@ -216,6 +216,13 @@ export async function startVo(
         middleware: listThings,
       }),
   );
+  // node-wot 0.9.2 starts supportedSecuritySchemes as ["nosec"] even when `security` is given, so
+  // things kept advertising nosec. Make "basic" the scheme things get when it is configured.
+  // Not "bearer": 0.9.2's server compares it with "Bearer" and would refuse every request; with
+  // bearer the plugin still guards its own state-changing actions (docs/node-wot-quirks.md).
+  if (options.http.security?.some((s) => s.scheme === "basic")) {
+    (httpServer as unknown as { supportedSecuritySchemes: string[] }).supportedSecuritySchemes = ["basic"];
+  }
   const servient = new Servient();
   servient.addServer(httpServer);
   // The VO consumes its device (and scripts may consume other things) over HTTP.
@@ -408,9 +415,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       ...options.scripts.map((s) => path.resolve(baseDir, s)),
       ...args.scripts.map((s) => path.resolve(s)),
     ];
-    if (scripts.length === 0)
+    if (scripts.length === 0 && !options.vo.device?.tdUrl)
       throw new VoError(
-        'no Thing script to run: give script files, or "scripts" in the config; see --help',
+        'no Thing script to run: give script files, "scripts" in the config, or a device to mirror ' +
+          "(vo.device.tdUrl); see --help",
         "VO_USAGE",
       );
     const say = (line: string) => console.log(`node-wot-vo: ${line}`);
