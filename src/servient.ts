@@ -56,6 +56,8 @@ export class VoPlugin {
     this.sqliteDb = new SqliteDb(database);
     this.history = new HistoryStore(database, options.history);
     this.influxdb = new InfluxDb(options.influxdb, this.history, database);
+    // Field types come from the TD data schemas of the things of this servient.
+    this.influxdb.useThings((id) => servient.getThing(id));
     this.recorder = new Recorder(this.history, options.recorder);
     this.retention = new Retention(database, options.history.retention, () => this.influxdb.shippedUpTo());
   }

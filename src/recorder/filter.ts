@@ -41,7 +41,9 @@ export class RecordFilter {
     if (isManagementThing(thing)) return false;
     if (thing[RECORD_ANNOTATION] === false) return false;
     if (affordance?.[PLUGIN_ANNOTATION] === true || affordance?.[RECORD_ANNOTATION] === false) return false;
-    const keys = [`${thing.title}/${name}`, `${thing.id}/${name}`];
+    // Globs never match line breaks (picomatch): match names with them as spaces instead, so a
+    // title or name with a newline is still recorded by the default ["**"].
+    const keys = [`${thing.title}/${name}`, `${thing.id}/${name}`].map((k) => k.replace(/[\r\n]/g, " "));
     return keys.some(this.include) && !keys.some(this.exclude);
   }
 }
