@@ -224,7 +224,10 @@ test("the thing and WoT reach the helpers, which stay out of the TD", async () =
 test("a thing whose title or affordance name has a line break is still recorded", async () => {
   const vo = await startTestVo();
   try {
-    const thing = await exposeThing(vo.wot, { title: "Two\nLines", events: { "a\nb": { data: { type: "string" } } } });
+    const thing = await exposeThing(vo.wot, {
+      title: "Two\nLines",
+      events: { "a\nb": { data: { type: "string" } } },
+    });
     thing.emitEvent("a\nb", "x");
     vo.servient.vo.history.flush();
     const rows = vo.servient.vo.history.query({ thingId: thing.id, kind: "event", name: "a\nb" });
