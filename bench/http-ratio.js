@@ -1,6 +1,9 @@
 // HTTP property writes per second with recording on ÷ off, measured in one run.
 // The server runs in a child pinned to CPU 0, autocannon (keep-alive) in this process on CPU 1;
 // rounds alternate off/on so drift on a noisy machine hits both sides alike. Reports medians.
+// Also reports server CPU µs per write (cpuRatio = off ÷ on: the share of throughput kept when the
+// server is CPU-bound), which is steadier than req/s on a noisy VM.
+// Extra plugin options for "on": BENCH_OPTIONS='{"td":{"historyAffordances":false}}'.
 // Usage: node bench/http-ratio.js [rounds=3] [seconds=5] [connections=10]
 "use strict";
 const { spawn, execFileSync } = require("node:child_process");
@@ -23,8 +26,10 @@ if (hasTaskset) execFileSync("taskset", ["-p", "-c", "1", String(process.pid)], 
 function startServer(mode, dataDir) {
   const args = [path.join(__dirname, "http-server.js"), mode, dataDir];
   const child = hasTaskset
-    ? spawn("taskset", ["-c", "0", process.execPath, ...args], { stdio: ["ignore", "pipe", "inherit"] })
-    : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    ? spawn("taskset", ["-c", "0", process.execPath, ...args], {
+        stdio: ["ignore", "pipe", "inherit", "ipc"],
+      })
+    : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (d) => {
@@ -33,6 +38,13 @@ function startServer(mode, dataDir) {
       if (m) resolve({ child, port: Number(m[1]) });
     });
     child.on("exit", (code) => reject(new Error(`server exited ${code}`)));
+  });
+}
+
+function cpu(child) {
+  return new Promise((resolve) => {
+    child.once("message", (u) => resolve(u.user + u.system));
+    child.send("cpu");
   });
 }
 
@@ -47,24 +59,30 @@ async function load(port, duration) {
   });
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors`);
-  return result.requests.average;
+  return { rps: result.requests.average, total: result.requests.total };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const results = { off: [], on: [] };
+  const cpuPerRequest = { off: [], on: [] };
   for (let r = 0; r < rounds; r++) {
     for (const mode of r % 2 === 0 ? ["off", "on"] : ["on", "off"]) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nwv-bench-"));
       const { child, port } = await startServer(mode, dir);
       await load(port, 1); // warm-up
-      const rps = await load(port, seconds);
+      const before = await cpu(child);
+      const { rps, total } = await load(port, seconds);
+      const usPerRequest = ((await cpu(child)) - before) / total;
       results[mode].push(rps);
+      cpuPerRequest[mode].push(usPerRequest);
       child.kill("SIGTERM");
       await new Promise((res) => child.on("exit", res));
       fs.rmSync(dir, { recursive: true, force: true });
-      console.log(`round ${r + 1} ${mode.padEnd(3)} ${Math.round(rps)} writes/s`);
+      console.log(
+        `round ${r + 1} ${mode.padEnd(3)} ${Math.round(rps)} writes/s, ${usPerRequest.toFixed(1)} µs CPU/write`,
+      );
     }
   }
   const off = median(results.off);
@@ -79,6 +97,11 @@ async function main() {
       offMedian: Math.round(off),
       onMedian: Math.round(on),
       ratio: Number((on / off).toFixed(3)),
+      cpuUsPerWrite: {
+        off: Number(median(cpuPerRequest.off).toFixed(1)),
+        on: Number(median(cpuPerRequest.on).toFixed(1)),
+      },
+      cpuRatio: Number((median(cpuPerRequest.off) / median(cpuPerRequest.on)).toFixed(3)),
     }),
   );
 }

@@ -11,33 +11,33 @@ type DataSchema = WoT.DataSchema;
 
 /**
  * A `Content` whose bytes are already in memory. `toBuffer()` (what InteractionOutput.value() and
- * arrayBuffer() use) returns them without a stream; `body` makes a stream only when asked for.
+ * arrayBuffer() use) returns them without a stream; `body` makes a stream only when asked for
+ * (a handler reading `data`, or the binding piping a response).
+ *
+ * Not a subclass of node-wot's Content (which declares `body` as a plain field, so it cannot be an
+ * accessor there): node-wot only uses `type`, `body` and `toBuffer()` and never tests instanceof.
  */
-export class BufferedContent extends Content {
+export class BufferedContent {
+  readonly type: string;
   readonly bytes: Buffer;
+  private stream: NodeJS.ReadableStream | undefined;
 
   constructor(type: string, bytes: Buffer) {
-    super(type, EMPTY_STREAM);
+    this.type = type;
     this.bytes = bytes;
-    let stream: NodeJS.ReadableStream | undefined;
-    // The stream is made only if a handler or the binding asks for it (e.g. to pipe a response).
-    Object.defineProperty(this, "body", {
-      get: () => (stream ??= Readable.from([bytes])),
-      set: () => undefined,
-      enumerable: true,
-      configurable: true,
-    });
   }
 
-  override toBuffer(): Promise<Buffer> {
+  get body(): NodeJS.ReadableStream {
+    return (this.stream ??= Readable.from([this.bytes]));
+  }
+
+  toBuffer(): Promise<Buffer> {
     return Promise.resolve(this.bytes);
   }
 }
 
-const EMPTY_STREAM = Readable.from([]);
-
 /** Reads a Content's bytes (its stream is consumed; use a BufferedContent afterwards). */
-export function readContent(content: Content): Promise<Buffer> {
+export function readContent(content: Content | BufferedContent): Promise<Buffer> {
   if (content instanceof BufferedContent) return Promise.resolve(content.bytes);
   return ProtocolHelpers.readStreamFully(content.body);
 }

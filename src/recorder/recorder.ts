@@ -84,14 +84,29 @@ export class Recorder {
     return decision;
   }
 
-  private base(
+  /** A record with every field present, so all records share one object shape (cheap on the hot path). */
+  private record(
     thing: ExposedThing,
     kind: AffordanceKind,
     name: string,
     op: InteractionRecord["op"],
     source: string,
-  ) {
-    return { thingId: thing.id, thingTitle: thing.title, kind, name, op, source };
+    valueJson: string | undefined,
+  ): InteractionRecord {
+    return {
+      thingId: thing.id,
+      thingTitle: thing.title,
+      kind,
+      name,
+      op,
+      ok: true,
+      valueJson,
+      outputJson: undefined,
+      error: undefined,
+      durationMs: undefined,
+      source,
+      time: undefined,
+    };
   }
 
   private wrapWriteProperty(thing: ExposedThing): void {
@@ -105,13 +120,16 @@ export class Recorder {
       if (!this.records(thing, "property", name)) return original(name, input, options);
       const bytes = await readContent(input);
       const content = new BufferedContent(input.type, bytes);
-      const record: InteractionRecord = {
-        ...this.base(thing, "property", name, "write", sourceOf(thing, "property", name, options)),
-        ok: true,
-        valueJson: bytesToJson(input.type, bytes, thing.properties[name] as WoT.DataSchema, max),
-      };
+      const record = this.record(
+        thing,
+        "property",
+        name,
+        "write",
+        sourceOf(thing, "property", name, options),
+        bytesToJson(input.type, bytes, thing.properties[name] as WoT.DataSchema, max),
+      );
       try {
-        await original(name, content, options);
+        await original(name, content as unknown as Content, options);
       } catch (err) {
         record.ok = false;
         record.error = errorMessage(err);
@@ -134,15 +152,18 @@ export class Recorder {
       const bytes = await readContent(input);
       const content = new BufferedContent(input.type, bytes);
       const action = thing.actions[name] as { input?: WoT.DataSchema; output?: WoT.DataSchema } | undefined;
-      const record: InteractionRecord = {
-        ...this.base(thing, "action", name, "invoke", sourceOf(thing, "action", name, options)),
-        ok: true,
-        valueJson: bytesToJson(input.type, bytes, action?.input, max),
-      };
+      const record = this.record(
+        thing,
+        "action",
+        name,
+        "invoke",
+        sourceOf(thing, "action", name, options),
+        bytesToJson(input.type, bytes, action?.input, max),
+      );
       const started = performance.now();
       let output: Content | void;
       try {
-        output = await original(name, content, options);
+        output = await original(name, content as unknown as Content, options);
       } catch (err) {
         record.durationMs = performance.now() - started;
         record.ok = false;
@@ -154,7 +175,7 @@ export class Recorder {
       if (output !== undefined) {
         const outBytes = await readContent(output);
         record.outputJson = bytesToJson(output.type, outBytes, action?.output, max);
-        output = new BufferedContent(output.type, outBytes);
+        output = new BufferedContent(output.type, outBytes) as unknown as Content;
       }
       await this.commit(record, true);
       return output;
@@ -167,11 +188,9 @@ export class Recorder {
       original(name, data); // unknown names throw here and are not recorded
       if (!this.records(thing, "event", name)) return;
       this.store
-        .append({
-          ...this.base(thing, "event", name, "emit", "local"),
-          ok: true,
-          valueJson: valueToJson(data, this.options.maxValueBytes),
-        })
+        .append(
+          this.record(thing, "event", name, "emit", "local", valueToJson(data, this.options.maxValueBytes)),
+        )
         .catch((err) =>
           log.error("event '%s' of '%s' not recorded: %s", name, thing.title, errorMessage(err)),
         );
@@ -211,11 +230,14 @@ export class Recorder {
         if (slots.length === 0) waiting.delete(name);
       }
       await this.commit(
-        {
-          ...this.base(thing, "property", name, "change", "local"),
-          ok: true,
-          valueJson: valueToJson(slot.value, this.options.maxValueBytes),
-        },
+        this.record(
+          thing,
+          "property",
+          name,
+          "change",
+          "local",
+          valueToJson(slot.value, this.options.maxValueBytes),
+        ),
         true,
       );
     };

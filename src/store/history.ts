@@ -107,6 +107,7 @@ export class HistoryStore {
     Map<string, Map<string, { id: number; title: string }>> | undefined
   > = {};
   private committed = 0;
+  private transactions = 0;
   private closed = false;
 
   private readonly insertRow: Database.Statement;
@@ -198,6 +199,11 @@ export class HistoryStore {
     return this.committed;
   }
 
+  /** Group-commit transactions since this store was opened (committedCount ÷ this = batch size). */
+  get transactionCount(): number {
+    return this.transactions;
+  }
+
   get pendingCount(): number {
     return this.batch?.records.length ?? 0;
   }
@@ -238,6 +244,7 @@ export class HistoryStore {
     try {
       this.writeBatch(batch);
       this.committed += batch.records.length;
+      this.transactions += 1;
       batch.resolve();
     } catch (err) {
       log.error("could not commit %d records: %s", batch.records.length, errorMessage(err));

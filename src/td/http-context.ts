@@ -5,7 +5,8 @@
  * see the request. Both matter for the plugin's affordances: a bad history query is the client's
  * fault (400), a duplicate observer a conflict (409), a change from a remote client without
  * credentials forbidden (403). So every HttpServer of the servient gets its `handleRequest` wrapped
- * (per instance) to run the request inside an AsyncLocalStorage context holding `req` and `res`.
+ * (per instance) to run the requests that reach plugin affordances (and every request of a device
+ * mirror) inside an AsyncLocalStorage context holding `req` and `res`; other requests pass through.
  * A plugin handler that rejects a request calls `reject(err)`, which notes the status in the
  * context; when the route then writes its 500, the wrapper writes that status instead, with the
  * message as reason phrase (node-wot's consumer reports it as "Client error: <reason>") and body.
@@ -85,6 +86,8 @@ export function isLoopback(address: string | undefined): boolean {
 
 interface HttpServerLike {
   handleRequest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void;
+  /** node-wot's private map of URL path segment → thing (slug and id). */
+  things?: unknown;
 }
 
 function isHttpServerLike(server: unknown): server is HttpServerLike {
@@ -96,19 +99,67 @@ function isHttpServerLike(server: unknown): server is HttpServerLike {
   );
 }
 
+/** Things every request of which runs with a context (the device mirror: 503s, stale-read headers). */
+const contextThings = new WeakSet<object>();
+
+/** Every request to this thing gets a request context (not only its plugin affordances). */
+export function needsRequestContext(thing: object): void {
+  contextThings.add(thing);
+}
+
+/**
+ * Whether a request targets a plugin affordance or a context thing. Only those run inside the
+ * AsyncLocalStorage context, so a servient whose clients never touch the plugin's affordances never
+ * switches on Node's promise hooks (on Node 20 an AsyncLocalStorage in use costs every promise of
+ * the process a few µs). Switching them off again with disable() hung long-polls in our tests.
+ */
+function needsContext(server: HttpServerLike, url: string): boolean {
+  const q = url.indexOf("?");
+  const parts = (q < 0 ? url : url.slice(0, q)).split("/"); // "", thing, kind, name, …
+  if (parts.length < 4) return false;
+  const things = server.things;
+  if (!(things instanceof Map)) return true; // node-wot changed: keep statuses right, pay the cost
+  let thing: Record<string, unknown> | undefined;
+  let name: string;
+  try {
+    thing = things.get(decodeURIComponent(parts[1])) as Record<string, unknown> | undefined;
+    name = decodeURIComponent(parts[3]);
+  } catch {
+    return false; // node-wot answers malformed paths itself
+  }
+  if (thing === undefined) return false;
+  if (contextThings.has(thing)) return true;
+  const kind = parts[2];
+  if (kind !== "properties" && kind !== "actions" && kind !== "events") return false;
+  const affordance = (thing[kind] as Record<string, Record<string, unknown> | undefined> | undefined)?.[name];
+  return affordance?.["vo:plugin"] === true;
+}
+
 /** Wraps every node-wot HttpServer of the servient (idempotent; servers added later: call again). */
 export function installHttpContext(servient: Servient): void {
   for (const server of servient.getServers()) {
     if (!isHttpServerLike(server) || wrapped.has(server)) continue;
     wrapped.add(server);
     const original = server.handleRequest.bind(server);
-    server.handleRequest = (req, res) => {
-      const ctx: RequestContext = { req, res };
-      const malformed = malformedQuery(req.url);
-      if (malformed !== undefined) {
-        respond(res, 400, malformed);
-        return;
+    const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+      try {
+        await original(req, res);
+      } catch (err) {
+        log.warn("HTTP request %s %s failed: %s", req.method, req.url, errorMessage(err));
+        if (!res.headersSent) respond(res, 400, errorMessage(err));
       }
+    };
+    server.handleRequest = (req, res) => {
+      const url = req.url ?? "/";
+      if (url.includes("%")) {
+        const malformed = malformedQuery(url);
+        if (malformed !== undefined) {
+          respond(res, 400, malformed);
+          return;
+        }
+      }
+      if (!needsContext(server, url)) return handle(req, res);
+      const ctx: RequestContext = { req, res };
       const writeHead = res.writeHead as (...a: unknown[]) => http.ServerResponse;
       res.writeHead = function (this: http.ServerResponse, code: number, ...rest: unknown[]) {
         if (code === 500 && ctx.status !== undefined) {
@@ -117,14 +168,7 @@ export function installHttpContext(servient: Servient): void {
         }
         return writeHead.call(this, code, ...rest);
       } as typeof res.writeHead;
-      return requests.run(ctx, async () => {
-        try {
-          await original(req, res);
-        } catch (err) {
-          log.warn("HTTP request %s %s failed: %s", req.method, req.url, errorMessage(err));
-          if (!res.headersSent) respond(res, 400, errorMessage(err));
-        }
-      });
+      return requests.run(ctx, () => handle(req, res));
     };
   }
 }

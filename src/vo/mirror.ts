@@ -26,7 +26,7 @@ import type { JsonValue } from "../types";
 import { VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
 import { PLUGIN_ANNOTATION } from "../recorder/filter";
-import { currentRequest, guarded } from "../td/http-context";
+import { currentRequest, guarded, needsRequestContext } from "../td/http-context";
 import { bounded } from "./status";
 
 const log = createLogger("vo");
@@ -187,6 +187,7 @@ export class DeviceMirror {
       thing.setActionHandler(voName, (params, o) => guarded(() => this.invoke(voName, devName, params, o)));
     }
     thing.setPropertyReadHandler(MIRROR_STATUS, async () => this.status() as unknown as WoT.InteractionInput);
+    needsRequestContext(thing);
     try {
       await thing.expose();
     } catch (err) {
