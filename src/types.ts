@@ -45,6 +45,8 @@ export interface InteractionRecord {
 export interface HistoryRow {
   /** Insertion order; the outbox cursor of the InfluxDB shipper is such an id. */
   id: number;
+  /** The row's series (thing × kind × affordance) in the store, when read from it. */
+  seriesId?: number;
   /** Milliseconds since the epoch. */
   time: number;
   /** 0…999 999: `time * 1e6 + timeSub` is a nanosecond timestamp unique in the whole store. */

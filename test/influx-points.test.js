@@ -203,3 +203,53 @@ test("Retry-After: seconds or an HTTP date; identifiers quoted for InfluxQL", ()
   assert.equal(parseRetryAfter("soon"), undefined);
   assert.equal(quoteIdentifier('a"b\\c'), '"a\\"b\\\\c"');
 });
+
+test("tagged layout: the fast line builder writes exactly what the client's Point writes", () => {
+  const schemas = {
+    count: { value: typeTreeOf({ type: "integer" }) },
+    pm: { value: typeTreeOf({ type: "object", properties: { n: { type: "integer" } } }) },
+    go: { value: typeTreeOf({ type: "integer" }), output: typeTreeOf({ type: "string" }) },
+  };
+  const layout = new PointLayout(OPTIONS, (r) => schemas[r.name], memory());
+  const values = [21.5, 0.1 + 0.2, -0, 1e21, 7, true, false, "text", ...HOSTILE, null, [1, "a", [true]]];
+  values.push({ n: 3, nested: { a: 1.5, "k ey,=": "v\n" }, list: [1, 2] });
+  const rows = [];
+  let id = 1;
+  for (const title of ["Lamp", ...HOSTILE]) {
+    for (const name of ["count", "pm", "temp", ...HOSTILE.slice(0, 3)]) {
+      for (const value of values) {
+        rows.push(row({ id: id++, thingTitle: title, thingId: `urn:${title}`, name, value }));
+      }
+    }
+  }
+  for (const value of values) {
+    rows.push(
+      row({
+        id: id++,
+        kind: "action",
+        op: "invoke",
+        name: "go",
+        value,
+        output: value,
+        error: 'bad "x"\n',
+        durationMs: 1.25,
+      }),
+    );
+    rows.push(row({ id: id++, kind: "event", op: "emit", name: "e\\v", value, ok: false }));
+  }
+  let compared = 0;
+  for (const r of rows) {
+    let fast;
+    let reference;
+    try {
+      reference = layout.buildWithPoint(r).line;
+    } catch (err) {
+      assert.throws(() => layout.build(r), { message: err.message });
+      continue;
+    }
+    fast = layout.build(r).line;
+    assert.equal(fast, reference, JSON.stringify(r));
+    compared++;
+  }
+  assert.ok(compared > 500, `compared ${compared} rows`);
+});

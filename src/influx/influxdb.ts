@@ -93,7 +93,7 @@ export class InfluxDb {
   private readonly transport: Transport | undefined;
   private thingLookup: ((thingId: string) => ThingSchemas | undefined) | undefined;
   private readonly schemaCache = new Map<
-    string,
+    string | number,
     { types: AffordanceTypes | undefined; live: boolean; at: number }
   >();
   private started = false;
@@ -337,7 +337,7 @@ export class InfluxDb {
   private typesOf(row: HistoryRow): AffordanceTypes | undefined {
     const kind = row.kind as string;
     if (kind !== "property" && kind !== "action" && kind !== "event") return undefined;
-    const key = `${kind}\u0000${row.thingId}\u0000${row.name}`;
+    const key = row.seriesId ?? `${kind}\u0000${row.thingId}\u0000${row.name}`;
     const now = Date.now();
     const cached = this.schemaCache.get(key);
     if (cached && (cached.live || now - cached.at < SCHEMA_RETRY_MS)) return cached.types;

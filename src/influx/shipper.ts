@@ -51,6 +51,14 @@ const META = {
   deadLettered: "influx.dead_lettered",
 } as const;
 
+/** A batch read and built, not yet written: the rows after `after`. */
+interface Prepared {
+  after: number;
+  rows: HistoryRow[];
+  byBucket: Map<string, BuiltPoint[]>;
+  dead: PendingDead[];
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class Shipper {
@@ -78,6 +86,7 @@ export class Shipper {
   private droppedThisEpisode = 0;
   private outageShipped = 0;
   private readonly ensured = new Set<string>();
+  private prefetched: Prepared | undefined;
 
   private readonly getMeta: Database.Statement;
   private readonly setMeta: Database.Statement;
@@ -273,19 +282,19 @@ export class Shipper {
     }
   }
 
-  /** Reads, builds and writes one batch; advances the cursor when every point is accepted or dead. */
-  private async shipBatch(): Promise<void> {
+  /** Reads and builds the batch after `after` (yielding between chunks); undefined when empty. */
+  private async prepare(after: number): Promise<Prepared | undefined> {
     const rows: HistoryRow[] = [];
-    let after = this.cursor;
+    let last = after;
     while (rows.length < this.options.batchSize) {
-      const chunk = this.history.readAfter(after, Math.min(READ_CHUNK, this.options.batchSize - rows.length));
+      const chunk = this.history.readAfter(last, Math.min(READ_CHUNK, this.options.batchSize - rows.length));
       if (chunk.length === 0) break;
-      rows.push(...chunk);
-      after = chunk[chunk.length - 1].id;
+      for (const row of chunk) rows.push(row);
+      last = chunk[chunk.length - 1].id;
       if (chunk.length === READ_CHUNK) await new Promise((r) => setImmediate(r));
-      if (this.stopped) return;
+      if (this.stopped) return undefined;
     }
-    if (rows.length === 0) return;
+    if (rows.length === 0) return undefined;
     const dead: PendingDead[] = [];
     const byBucket = new Map<string, BuiltPoint[]>();
     for (const row of rows) {
@@ -302,7 +311,27 @@ export class Shipper {
         });
       }
     }
+    return { after, rows, byBucket, dead };
+  }
+
+  /**
+   * Writes one batch and advances the cursor when every point is accepted or dead. While the batch
+   * is in flight the next one is read and built, so SQLite reads and point building overlap the
+   * server's work; the prepared batch is used only if the cursor ends where it starts.
+   */
+  private async shipBatch(): Promise<void> {
+    const ready = this.prefetched?.after === this.cursor ? this.prefetched : undefined;
+    this.prefetched = undefined;
+    const batch = ready ?? (await this.prepare(this.cursor));
+    if (batch === undefined || this.stopped) return;
+    const { rows, byBucket, dead } = batch;
+    const lastRow = rows[rows.length - 1];
+    let prefetch: Promise<Prepared | undefined> | undefined;
+    const startPrefetch = () => {
+      if (rows.length >= this.options.batchSize) prefetch = this.prepare(lastRow.id).catch(() => undefined);
+    };
     try {
+      let first = true;
       for (const [bucket, points] of byBucket) {
         try {
           await this.ensureBucket(bucket);
@@ -313,7 +342,12 @@ export class Shipper {
           continue;
         }
         for (const chunk of splitByBytes(points, this.options.maxBatchBytes)) {
-          await this.send(bucket, chunk, dead);
+          const sending = this.send(bucket, chunk, dead);
+          if (first) {
+            first = false;
+            startPrefetch();
+          }
+          await sending;
         }
       }
     } catch (err) {
@@ -322,7 +356,8 @@ export class Shipper {
       return;
     }
     if (this.stopped) return;
-    const last = rows[rows.length - 1];
+    const next = prefetch === undefined ? undefined : await prefetch;
+    const last = lastRow;
     const accepted = rows.filter((r) => r.id > this.cursor).length;
     this.deadLettered += dead.length;
     this.shipped += accepted - dead.filter((d) => d.point.historyId > this.cursor).length;
@@ -340,8 +375,9 @@ export class Shipper {
     }
     this.lastShippedAt = Date.now();
     this.succeeded(accepted);
-    const next = this.history.readAfter(this.cursor, 1)[0];
-    this.pendingSince = next ? Math.min(next.time, Date.now()) : undefined;
+    this.prefetched = next;
+    const oldest = next?.rows[0] ?? this.history.readAfter(this.cursor, 1)[0];
+    this.pendingSince = oldest ? Math.min(oldest.time, Date.now()) : undefined;
   }
 
   /** Writes one request; splits on 413 and bisects on 400/422 down to single dead-lettered points. */

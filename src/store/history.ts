@@ -117,6 +117,7 @@ export class HistoryStore {
   private readonly updateSeriesTitle: Database.Statement;
   private readonly writeBatch: (batch: Batch) => void;
   private readonly stmtCache = new Map<string, Database.Statement>();
+  private readonly seriesInfo = new Map<number, SeriesInfo>();
 
   constructor(
     private readonly db: Database.Database,
@@ -395,9 +396,28 @@ export class HistoryStore {
 
   /** Rows with id > `afterId`, oldest first: the shipper's outbox read. */
   readAfter(afterId: number, limit: number): HistoryRow[] {
-    const sql = `SELECT ${ROW_COLUMNS} FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id
-      WHERE h.id > ? ORDER BY h.id LIMIT ?`;
-    return (this.statement(sql).all(afterId, limit) as RawRow[]).map(toHistoryRow);
+    const rows = this.statement(
+      `SELECT ${RAW_COLUMNS} FROM wotvo_history WHERE id > ? ORDER BY id LIMIT ?`,
+      true,
+    ).all(afterId, limit) as RawTuple[];
+    return rows.map((r) => fromTuple(r, this.seriesById(r[1])));
+  }
+
+  /** Series by id, cached (series are only ever added; a title change refreshes the entry). */
+  private seriesById(id: number): SeriesInfo {
+    let info = this.seriesInfo.get(id);
+    if (info === undefined || this.seriesTitleChanged(info)) {
+      info = this.statement(
+        "SELECT id, thing_id AS thingId, thing_title AS thingTitle, kind, name FROM wotvo_series WHERE id = ?",
+      ).get(id) as SeriesInfo;
+      this.seriesInfo.set(id, info);
+    }
+    return info;
+  }
+
+  private seriesTitleChanged(info: SeriesInfo): boolean {
+    const entry = this.seriesCache[info.kind]?.get(info.thingId)?.get(info.name);
+    return entry !== undefined && entry.title !== info.thingTitle;
   }
 
   /** Highest id in the history (0 when empty). */
@@ -513,6 +533,7 @@ type RawTuple = [
 function fromTuple(r: RawTuple, s: SeriesInfo): HistoryRow {
   const row: HistoryRow = {
     id: r[0],
+    seriesId: r[1],
     time: r[2],
     timeSub: r[3],
     thingId: s.thingId,
