@@ -44,7 +44,7 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE TABLE wotvo_history (
     id INTEGER PRIMARY KEY,
-    series_id INTEGER NOT NULL REFERENCES wotvo_series (id),
+    series_id INTEGER NOT NULL, -- wotvo_series.id; no REFERENCES: a lookup per insert for ids the store itself assigns
     ts INTEGER NOT NULL,
     ts_sub INTEGER NOT NULL,
     op TEXT NOT NULL,
