@@ -396,7 +396,9 @@ function printHistory(options: VoOptions, h: Args["history"]): void {
       limit: h.limit,
     });
     for (const row of rows)
-      process.stdout.write(JSON.stringify({ ...row, time: new Date(row.time).toISOString() }) + "\n");
+      process.stdout.write(
+        JSON.stringify({ ...row, seriesId: undefined, time: new Date(row.time).toISOString() }) + "\n",
+      );
   } finally {
     db.close();
   }
@@ -426,9 +428,18 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     say(
       `servient on ${running.baseUrl} — things listed at ${running.baseUrl}/ ; history in ${running.servient.vo.file}`,
     );
+    // Inside an installed package `npx node-wot-vo` finds the bin; in a checkout of this repo it
+    // would look in the registry, so name the script that is running.
+    const bin = __dirname.includes(`${path.sep}node_modules${path.sep}`)
+      ? "npx node-wot-vo"
+      : `node ${path.relative(process.cwd(), process.argv[1]) || process.argv[1]}`;
     say(
-      `see the recorded history: npx node-wot-vo history${args.config ? ` --config ${args.config}` : ""} --limit 10`,
+      `see the recorded history: ${bin} history${args.config ? ` --config ${args.config}` : ""} --limit 10`,
     );
+    const history = running.thingUrls()[0];
+    if (history && options.td.historyAffordances) {
+      say(`or over HTTP: curl -s '${history}/properties/history?limit=10'`);
+    }
     let signals = 0;
     const onSignal = (signal: string) => {
       if (++signals > 1) process.exit(1);
