@@ -111,75 +111,81 @@ export class Recorder {
 
   private wrapWriteProperty(thing: ExposedThing): void {
     const original = thing.handleWriteProperty.bind(thing);
-    const max = this.options.maxValueBytes;
-    thing.handleWriteProperty = async (
-      name: string,
-      input: Content,
-      options: InteractionOptions,
-    ): Promise<void> => {
+    thing.handleWriteProperty = async (name: string, input: Content, options: InteractionOptions) => {
       if (!this.records(thing, "property", name)) return original(name, input, options);
-      const bytes = await readContent(input);
-      const content = new BufferedContent(input.type, bytes);
-      const record = this.record(
-        thing,
-        "property",
-        name,
-        "write",
-        sourceOf(thing, "property", name, options),
-        bytesToJson(input.type, bytes, thing.properties[name] as WoT.DataSchema, max),
+      const schema = thing.properties[name] as WoT.DataSchema;
+      await this.around(thing, "property", name, "write", input, options, schema, (c) =>
+        original(name, c, options),
       );
-      try {
-        await original(name, content as unknown as Content, options);
-      } catch (err) {
-        record.ok = false;
-        record.error = errorMessage(err);
-        await this.commit(record, false);
-        throw err;
-      }
-      await this.commit(record, true);
     };
   }
 
   private wrapInvokeAction(thing: ExposedThing): void {
     const original = thing.handleInvokeAction.bind(thing);
-    const max = this.options.maxValueBytes;
-    thing.handleInvokeAction = async (
-      name: string,
-      input: Content,
-      options: InteractionOptions,
-    ): Promise<Content | void> => {
+    thing.handleInvokeAction = async (name: string, input: Content, options: InteractionOptions) => {
       if (!this.records(thing, "action", name)) return original(name, input, options);
-      const bytes = await readContent(input);
-      const content = new BufferedContent(input.type, bytes);
       const action = thing.actions[name] as { input?: WoT.DataSchema; output?: WoT.DataSchema } | undefined;
-      const record = this.record(
+      return this.around(
         thing,
         "action",
         name,
         "invoke",
-        sourceOf(thing, "action", name, options),
-        bytesToJson(input.type, bytes, action?.input, max),
+        input,
+        options,
+        action?.input,
+        (c) => original(name, c, options),
+        action?.output,
       );
-      const started = performance.now();
-      let output: Content | void;
-      try {
-        output = await original(name, content as unknown as Content, options);
-      } catch (err) {
-        record.durationMs = performance.now() - started;
-        record.ok = false;
-        record.error = errorMessage(err);
-        await this.commit(record, false);
-        throw err;
-      }
-      record.durationMs = performance.now() - started;
-      if (output !== undefined) {
-        const outBytes = await readContent(output);
-        record.outputJson = bytesToJson(output.type, outBytes, action?.output, max);
-        output = new BufferedContent(output.type, outBytes) as unknown as Content;
-      }
-      await this.commit(record, true);
-      return output;
     };
+  }
+
+  /**
+   * One remote interaction: reads the payload once, runs node-wot's own handling with a buffered
+   * copy, records the outcome (actions also their duration and output), and completes only after
+   * the record is committed. The interaction's error is re-thrown unchanged.
+   */
+  private async around<T extends Content | void>(
+    thing: ExposedThing,
+    kind: "property" | "action",
+    name: string,
+    op: "write" | "invoke",
+    input: Content,
+    options: InteractionOptions,
+    schema: WoT.DataSchema | undefined,
+    call: (content: Content) => Promise<T>,
+    outputSchema?: WoT.DataSchema,
+  ): Promise<T> {
+    const max = this.options.maxValueBytes;
+    const bytes = await readContent(input);
+    const content = new BufferedContent(input.type, bytes) as unknown as Content;
+    const record = this.record(
+      thing,
+      kind,
+      name,
+      op,
+      sourceOf(thing, kind, name, options),
+      bytesToJson(input.type, bytes, schema, max),
+    );
+    const started = kind === "action" ? performance.now() : 0;
+    let output: T;
+    try {
+      output = await call(content);
+    } catch (err) {
+      if (kind === "action") record.durationMs = performance.now() - started;
+      record.ok = false;
+      record.error = errorMessage(err);
+      await this.commit(record, false);
+      throw err;
+    }
+    if (kind === "action") record.durationMs = performance.now() - started;
+    if (output) {
+      // An action's output: record it, and hand the binding a buffered copy of the bytes.
+      const outBytes = await readContent(output);
+      record.outputJson = bytesToJson(output.type, outBytes, outputSchema, max);
+      output = new BufferedContent(output.type, outBytes) as unknown as T;
+    }
+    await this.commit(record, true);
+    return output;
   }
 
   private wrapEmitEvent(thing: ExposedThing): void {
