@@ -2,21 +2,13 @@
 // with InfluxDB configured at an address where nothing listens, records arrive in bursts, and the
 // resident set is sampled. Usage: node bench/outage-rss.js [records=1000000]
 "use strict";
-const net = require("node:net");
 const { startTestVo } = require("../test/helpers/vo.js");
-
-async function deadPort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
+const { freePort } = require("../test/helpers/servers.js");
 
 async function main() {
   const records = Number(process.argv[2] ?? 1_000_000);
   const vo = await startTestVo({
-    influxdb: { enabled: true, apiVersion: 1, url: `http://127.0.0.1:${await deadPort()}`, database: "x" },
+    influxdb: { enabled: true, apiVersion: 1, url: `http://127.0.0.1:${await freePort()}`, database: "x" },
   });
   const history = vo.servient.vo.history;
   const mb = () => process.memoryUsage().rss / 1048576;

@@ -6,22 +6,14 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const net = require("node:net");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
 const { startTestVo, tempDir, waitFor } = require("./helpers/vo.js");
+const { freePort } = require("./helpers/servers.js");
 
 const DEVICE_SCRIPT = path.join(__dirname, "..", "things", "device-thermostat.js");
 const JSON_HEADERS = { "content-type": "application/json" };
 const FAST = { periodMs: 200, timeoutMs: 500 };
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts the example device on `port`; resolves when it says it is ready. */
 function startDevice(port) {

@@ -350,18 +350,24 @@ export class DeviceMirror {
   ): Promise<void> {
     const v = await inputValue(value);
     const consumed = this.forwardTarget(voName);
+    await this.forward(
+      () => consumed.writeProperty(devName, v as WoT.InteractionInput, uriOptions(options)),
+      `writing '${devName}' to the device`,
+      `the device did not take the write of '${voName}'`,
+    );
+  }
+
+  /** A request to the device, bounded by its timeout; a failure means the device is unavailable (503). */
+  private async forward<T>(request: () => Promise<T>, what: string, failure: string): Promise<T> {
     try {
-      await bounded(
-        consumed.writeProperty(devName, v as WoT.InteractionInput, uriOptions(options)),
+      return await bounded(
+        request(),
         this.device.timeoutMs,
-        `writing '${devName}' to the device timed out after ${this.device.timeoutMs} ms`,
+        `${what} timed out after ${this.device.timeoutMs} ms`,
       );
     } catch (err) {
       this.kick();
-      throw new VoInputError(
-        `the device did not take the write of '${voName}': ${errorMessage(err)}`,
-        "VO_DEVICE_UNAVAILABLE",
-      );
+      throw new VoInputError(`${failure}: ${errorMessage(err)}`, "VO_DEVICE_UNAVAILABLE");
     }
   }
 
@@ -373,20 +379,11 @@ export class DeviceMirror {
   ): Promise<WoT.InteractionInput> {
     const input = await inputValue(params);
     const consumed = this.forwardTarget(voName);
-    let out: WoT.InteractionOutput | undefined;
-    try {
-      out = await bounded(
-        consumed.invokeAction(devName, input as WoT.InteractionInput, uriOptions(options)),
-        this.device.timeoutMs,
-        `invoking '${devName}' on the device timed out after ${this.device.timeoutMs} ms`,
-      );
-    } catch (err) {
-      this.kick();
-      throw new VoInputError(
-        `the device did not run '${voName}': ${errorMessage(err)}`,
-        "VO_DEVICE_UNAVAILABLE",
-      );
-    }
+    const out = await this.forward(
+      () => consumed.invokeAction(devName, input as WoT.InteractionInput, uriOptions(options)),
+      `invoking '${devName}' on the device`,
+      `the device did not run '${voName}'`,
+    );
     const output = (consumed.getThingDescription().actions as AffordanceMap)[devName]?.output;
     return (
       output === undefined || out === undefined ? undefined : await outputValue(out, output)
