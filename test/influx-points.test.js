@@ -236,6 +236,8 @@ test("tagged layout: the fast line builder writes exactly what the client's Poin
       }),
     );
     rows.push(row({ id: id++, kind: "event", op: "emit", name: "e\\v", value, ok: false }));
+    rows.push(row({ id: id++, name: "temp", value, ok: false, error: 'no, "way"', durationMs: 2.5 }));
+    rows.push(row({ id: id++, name: "count", value: Number.POSITIVE_INFINITY }));
   }
   let compared = 0;
   for (const r of rows) {

@@ -154,27 +154,28 @@ function addField(point: Point, f: Field): void {
 /** A field formatted as the client's Point formats it (it validates numbers the same way). */
 function setField(fields: Map<string, string>, f: Field): void {
   const name = encodeName(f.name);
-  switch (f.type) {
+  fields.set(name, fieldValue(f.type, f.value, name));
+}
+
+/** The line-protocol text of a field value, exactly as `Point` writes it. */
+function fieldValue(type: FieldType, value: JsonValue, name: string): string {
+  switch (type) {
     case "float": {
-      const n = f.value as number;
+      const n = value as number;
       if (!Number.isFinite(n)) throw new Error(`invalid float value for field '${name}': ${n}`);
-      fields.set(name, String(n));
-      break;
+      return String(n);
     }
     case "int": {
-      const n = f.value as number;
+      const n = value as number;
       if (Number.isNaN(n) || n <= -9223372036854776e3 || n >= 9223372036854776e3) {
         throw new Error(`invalid integer value for field '${name}': '${n}'!`);
       }
-      fields.set(name, `${Math.floor(n)}i`);
-      break;
+      return `${Math.floor(n)}i`;
     }
     case "bool":
-      fields.set(name, f.value ? "T" : "F");
-      break;
+      return value ? "T" : "F";
     case "str":
-      fields.set(name, escape.quoted(String(f.value)));
-      break;
+      return escape.quoted(String(value));
   }
 }
 
@@ -326,13 +327,29 @@ export class PointLayout {
       for (const [k, v] of tags) if (v) prefix += `,${k}=${escape.tag(v)}`;
       series.byOpSource.set(opSource, prefix);
     }
+    const types = this.types(row);
+    const v = row.value;
+    if (row.kind !== "action" && (v === undefined || (v !== null && typeof v !== "object"))) {
+      // The common case, a scalar value: the field names need no escaping and their sorted order
+      // is known (duration_ms < error < ok < value…), so no field map and no sort.
+      const type = v === undefined ? undefined : scalarType(v, types?.value);
+      if (v === undefined || type !== undefined) {
+        let text = "";
+        if (row.durationMs !== undefined && Number.isFinite(row.durationMs))
+          text += `duration_ms=${row.durationMs},`;
+        if (row.error !== undefined) text += `error=${escape.quoted(row.error)},`;
+        text += row.ok ? "ok=T" : "ok=F";
+        if (type !== undefined)
+          text += `,${typedFieldName("value", type)}=${fieldValue(type, v as JsonValue, "value")}`;
+        return `${prefix} ${text} ${nanos(row.time, row.timeSub)}`;
+      }
+    }
     const fields = new Map<string, string>();
     fields.set("ok", row.ok ? "T" : "F");
     if (row.error !== undefined) fields.set("error", escape.quoted(row.error));
     if (row.durationMs !== undefined && Number.isFinite(row.durationMs)) {
       fields.set("duration_ms", String(row.durationMs));
     }
-    const types = this.types(row);
     const max = this.options.maxFlattenedFields;
     const base = row.kind === "action" ? "input" : "value";
     for (const f of taggedValueFields(base, row.value, types?.value, max)) setField(fields, f);
