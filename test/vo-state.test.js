@@ -106,9 +106,11 @@ test("with credentials configured, changes need them", async (t) => {
     },
   });
   t.after(() => vo.stop());
-  // node-wot 0.9.2 gives things "nosec" unless their TD declares a scheme (with a single configured
-  // scheme): the plugin then checks the thing's credentials itself for the changing actions.
+  // node-wot 0.9.2 alone would give this thing "nosec"; the launcher makes the configured "basic"
+  // the scheme things get, so node-wot checks its credentials on every request.
   await exposeThing(vo.wot, { title: "Secured", id: plainId }, () => undefined);
+  const securedTd = await (await fetch(`${vo.baseUrl}/secured`)).json();
+  assert.deepEqual(securedTd.security, ["basic"]);
   // A thing that declares basic: node-wot checks every request.
   await exposeThing(
     vo.wot,
