@@ -213,3 +213,30 @@ test("the self-check appends to vo_status and reports a lost VO endpoint with an
   const deadStatus = await (await fetch(`${dead.baseUrl}/dead/properties/voStatus`)).json();
   assert.equal(deadStatus.vo.online, false);
 });
+
+test("a nosec thing with credentials configured: the plugin itself guards the changing actions", async (t) => {
+  const id = "urn:test:nosec-with-credentials";
+  const vo = await startTestVo({ credentials: { [id]: { token: "t0ken" } } });
+  t.after(() => vo.stop());
+  await exposeThing(vo.wot, { title: "Token", id }, () => undefined);
+  const td = await (await fetch(`${vo.baseUrl}/token`)).json();
+  assert.deepEqual(td.security, ["nosec"]);
+  let res = await post(`${vo.baseUrl}/token/actions/addObserver`, { address: "10.0.0.7" });
+  assert.equal(res.status, 401);
+  res = await post(
+    `${vo.baseUrl}/token/actions/addObserver`,
+    { address: "10.0.0.7" },
+    { authorization: "Bearer wrong" },
+  );
+  assert.equal(res.status, 401);
+  assert.deepEqual(vo.servient.sqlite_db.listObservers(), []);
+  res = await post(
+    `${vo.baseUrl}/token/actions/addObserver`,
+    { address: "10.0.0.7" },
+    { authorization: "Bearer t0ken" },
+  );
+  assert.equal(res.status, 200);
+  assert.deepEqual(vo.servient.sqlite_db.listObservers(), ["10.0.0.7"]);
+  // Reading stays open.
+  assert.deepEqual(await (await fetch(`${vo.baseUrl}/token/properties/observers`)).json(), ["10.0.0.7"]);
+});
