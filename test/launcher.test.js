@@ -147,3 +147,14 @@ test("loading the plugin prints nothing (node-wot's ajv format warnings are filt
   assert.equal(r.stderr, "");
   assert.equal(r.stdout, "");
 });
+
+test("a TypeScript script runs (transpiled on require) and gets { WoT, servient }", async () => {
+  const { startTestVo } = require("./helpers/vo.js");
+  const vo = await startTestVo({}, [path.join(__dirname, "fixtures", "launcher-typed.ts")]);
+  try {
+    const res = await fetch(`${vo.baseUrl}/typed/properties/celsius`);
+    assert.equal(await res.json(), 19.5);
+  } finally {
+    await vo.stop();
+  }
+});
