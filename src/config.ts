@@ -184,7 +184,10 @@ export function resolveOptions(input: unknown = {}, origin = "options"): VoOptio
 
 function formatError(e: ErrorObject, root: unknown): string {
   const at = e.instancePath === "" ? "" : e.instancePath.slice(1).replaceAll("/", ".");
-  const got = describe(at === "" ? root : lookup(root, e.instancePath));
+  // Never echo a secret, even one given with the wrong type.
+  const got = /(^|\.)(token|password)$/i.test(at)
+    ? "a value (hidden)"
+    : describe(at === "" ? root : lookup(root, e.instancePath));
   switch (e.keyword) {
     case "additionalProperties": {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
