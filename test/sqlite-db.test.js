@@ -199,3 +199,13 @@ test("observers, redirect IPs and the device IP: validated, normalised, no dupli
   assert.equal(sqlite.fetchAllRows("info").length, 1);
   assert.equal(normaliseAddress(" 10.0.0.1 "), "10.0.0.1");
 });
+
+test("a data directory that cannot hold the file gives a clear error", () => {
+  const fs = require("node:fs");
+  const blocker = path.join(tempDir(), "not-a-dir");
+  fs.writeFileSync(blocker, "x");
+  assert.throws(
+    () => openDatabase({ file: path.join(blocker, "vo.sqlite"), synchronous: "normal", busyTimeoutMs: 100 }),
+    /Cannot open the SQLite file '.*vo.sqlite': its directory cannot be created .*writable directory/,
+  );
+});

@@ -20,7 +20,17 @@ export interface OpenOptions {
 
 export function openDatabase(options: OpenOptions): SqliteDatabase {
   if (options.file !== ":memory:")
-    fs.mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
+    if (options.file !== ":memory:") {
+      try {
+        fs.mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
+      } catch (err) {
+        throw new VoError(
+          `Cannot open the SQLite file '${options.file}': its directory cannot be created ` +
+            `(${(err as Error).message}). Set sqlite.file or dataDir to a writable directory.`,
+          "VO_SQLITE_OPEN",
+        );
+      }
+    }
   let db: SqliteDatabase;
   try {
     db = new Database(options.file, { timeout: options.busyTimeoutMs });
