@@ -74,27 +74,7 @@ interface Batch {
   reject: (err: Error) => void;
 }
 
-interface RawRow {
-  id: number;
-  ts: number;
-  ts_sub: number;
-  thing_id: string;
-  thing_title: string;
-  kind: string;
-  name: string;
-  op: string;
-  ok: number;
-  value: string | null;
-  output: string | null;
-  error: string | null;
-  duration_ms: number | null;
-  source: string;
-}
-
 const ROWS_PER_INSERT = 16;
-
-const ROW_COLUMNS = `h.id, h.ts, h.ts_sub, s.thing_id, s.thing_title, s.kind, s.name, h.op, h.ok, h.value,
-  h.output, h.error, h.duration_ms, h.source`;
 
 export class HistoryStore {
   readonly limits: HistoryLimits;
@@ -330,12 +310,12 @@ export class HistoryStore {
   latest(
     q: Pick<HistoryQuery, "thingId" | "thingTitle" | "kind" | "name"> & { okOnly?: boolean },
   ): HistoryRow | undefined {
-    const ids = this.series(q).map((s) => s.id);
-    if (ids.length !== 1) return undefined;
-    const sql = `SELECT ${ROW_COLUMNS} FROM wotvo_history h JOIN wotvo_series s ON s.id = h.series_id
-      WHERE h.series_id = ? ${q.okOnly ? "AND h.ok = 1" : ""} ORDER BY h.ts DESC, h.ts_sub DESC LIMIT 1`;
-    const row = this.statement(sql).get(ids[0]) as RawRow | undefined;
-    return row ? toHistoryRow(row) : undefined;
+    const series = this.series(q);
+    if (series.length !== 1) return undefined;
+    const sql = `SELECT ${RAW_COLUMNS} FROM wotvo_history
+      WHERE series_id = ? ${q.okOnly ? "AND ok = 1" : ""} ORDER BY ts DESC, ts_sub DESC LIMIT 1`;
+    const row = this.statement(sql, true).get(series[0].id) as RawTuple | undefined;
+    return row ? fromTuple(row, series[0]) : undefined;
   }
 
   /** Fixed windows over [from, to] of one affordance: count, min, max, mean, first, last. */
@@ -548,27 +528,5 @@ function fromTuple(r: RawTuple, s: SeriesInfo): HistoryRow {
   if (r[7] !== null) row.output = parseJson(r[7]);
   if (r[8] !== null) row.error = r[8];
   if (r[9] !== null) row.durationMs = r[9];
-  return row;
-}
-
-function toHistoryRow(r: RawRow): HistoryRow {
-  const row: HistoryRow = {
-    id: r.id,
-    time: r.ts,
-    timeSub: r.ts_sub,
-    thingId: r.thing_id,
-    thingTitle: r.thing_title,
-    kind: r.kind as AffordanceKind,
-    name: r.name,
-    op: r.op as RecordOp,
-    ok: r.ok === 1,
-    source: r.source,
-  };
-  const value = parseJson(r.value);
-  if (value !== undefined) row.value = value;
-  const output = parseJson(r.output);
-  if (output !== undefined) row.output = output;
-  if (r.error !== null) row.error = r.error;
-  if (r.duration_ms !== null) row.durationMs = r.duration_ms;
   return row;
 }
