@@ -21,12 +21,18 @@ export interface RecorderOptions {
   exclude: string[];
   /** Values larger than this are stored as `{"$truncated":true,"bytes":n}`. */
   maxValueBytes: number;
+  /** Values nested deeper than this (arrays / objects) are stored as `{"$tooDeep":true,…}`. */
+  maxDepth: number;
+  /** Request bodies larger than this are refused with 413 before they are read whole. */
+  maxBodyBytes: number;
 }
 
 export interface HistoryOptions {
   defaultLimit: number;
   maxLimit: number;
   maxWindows: number;
+  /** An explicit time (script points) may be at most this far ahead of the clock. */
+  maxFutureSkewMs: number;
   retention: { maxAgeMs: number; maxRows: number; intervalMs: number; chunkRows: number };
 }
 
@@ -100,6 +106,8 @@ export const OPTIONS_SCHEMA = {
         include: { type: "array", items: { type: "string", minLength: 1 }, default: ["**"] },
         exclude: { type: "array", items: { type: "string", minLength: 1 }, default: [] },
         maxValueBytes: { type: "integer", minimum: 16, default: 1048576 },
+        maxDepth: { type: "integer", minimum: 1, maximum: 512, default: 64 },
+        maxBodyBytes: { type: "integer", minimum: 1024, default: 16777216 },
       },
     },
     history: {
@@ -110,6 +118,7 @@ export const OPTIONS_SCHEMA = {
         defaultLimit: { type: "integer", minimum: 1, default: 100 },
         maxLimit: { type: "integer", minimum: 1, maximum: 1000000, default: 10000 },
         maxWindows: { type: "integer", minimum: 1, default: 10000 },
+        maxFutureSkewMs: { type: "integer", minimum: 0, default: 300000 },
         retention: {
           type: "object",
           additionalProperties: false,

@@ -22,10 +22,16 @@ const TEXT = {
   "recorder.exclude": 'Globs that drop records, e.g. `["*/heartbeat"]`.',
   "recorder.maxValueBytes":
     'A payload larger than this is stored as `{"$truncated":true,"bytes":n}` instead of its value.',
+  "recorder.maxDepth":
+    'A value nested deeper than this (arrays and objects) is stored as `{"$tooDeep":true,"maxDepth":n,"bytes":n}`, so no stored value can overflow a reader\'s stack or SQLite\'s JSON functions (which stop at depth 1,000).',
+  "recorder.maxBodyBytes":
+    "Request bodies larger than this are refused with 413 (the body is not read past the limit); the refused write is recorded with `ok: false`.",
   history: "Local history queries and retention.",
   "history.defaultLimit": "Rows a history query returns when it gives no `limit`.",
   "history.maxLimit": "Largest `limit` a history query may ask for (queries above it get a clear error).",
   "history.maxWindows": "Most windows one aggregate may return.",
+  "history.maxFutureSkewMs":
+    "An explicit time given by a script (`influxdb.writePoint(…, time)`) may be at most this far ahead of the clock; later times are refused with a clear error. Explicit times never move the clock of live records.",
   "history.retention": "Background purge of old records, in chunks, never blocking interactions.",
   "history.retention.maxAgeMs": "Delete records older than this (0: keep forever).",
   "history.retention.maxRows": "Keep at most this many records (0: no limit).",

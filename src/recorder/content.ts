@@ -6,6 +6,7 @@
 import { Readable } from "node:stream";
 import { Content, ContentSerdes, ProtocolHelpers } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
+import { jsonDeeperThan, tooDeepMarker } from "../json-depth";
 
 type DataSchema = WoT.DataSchema;
 
@@ -47,22 +48,30 @@ export function placeholder(info: Record<string, string | number | boolean>): st
   return JSON.stringify(info);
 }
 
+/** What a stored value may be: its size and its nesting depth are capped at record time. */
+export interface ValueLimits {
+  maxValueBytes: number;
+  maxDepth: number;
+}
+
 /**
  * JSON text for the history from a payload. JSON bodies are kept as sent (after checking that they
  * parse); other media types go through node-wot's codecs; what no codec can read is described.
+ * Depth is checked on the text before anything recursive parses it.
  */
 export function bytesToJson(
   type: string,
   bytes: Buffer,
   schema: DataSchema | undefined,
-  maxBytes: number,
+  limits: ValueLimits,
 ): string | undefined {
   if (bytes.length === 0) return undefined;
-  if (bytes.length > maxBytes)
+  if (bytes.length > limits.maxValueBytes)
     return placeholder({ $truncated: true, bytes: bytes.length, contentType: type });
   const mediaType = type.split(";")[0].trim().toLowerCase();
   if (mediaType === "application/json" || mediaType.endsWith("+json")) {
     const text = bytes.toString("utf8");
+    if (jsonDeeperThan(text, limits.maxDepth)) return tooDeepMarker(limits.maxDepth, bytes.length);
     try {
       JSON.parse(text);
       return text;
@@ -71,24 +80,29 @@ export function bytesToJson(
     }
   }
   try {
-    return valueToJson(ContentSerdes.get().contentToValue({ type, body: bytes }, schema ?? {}), maxBytes);
+    return valueToJson(ContentSerdes.get().contentToValue({ type, body: bytes }, schema ?? {}), limits);
   } catch {
     return placeholder({ contentType: type, bytes: bytes.length });
   }
 }
 
 /** JSON text of a script-side value (event data, read-handler result); streams are not consumed. */
-export function valueToJson(value: unknown, maxBytes: number): string | undefined {
+export function valueToJson(value: unknown, limits: ValueLimits): string | undefined {
   if (value === undefined) return undefined;
   if (isStream(value)) return placeholder({ $stream: true });
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch (err) {
+    // A value nested beyond the engine's stack ends here too (RangeError).
     return placeholder({ $unserialisable: (err as Error).message });
   }
   if (text === undefined) return undefined;
-  return text.length > maxBytes ? placeholder({ $truncated: true, bytes: Buffer.byteLength(text) }) : text;
+  if (text.length > limits.maxValueBytes)
+    return placeholder({ $truncated: true, bytes: Buffer.byteLength(text) });
+  return jsonDeeperThan(text, limits.maxDepth)
+    ? tooDeepMarker(limits.maxDepth, Buffer.byteLength(text))
+    : text;
 }
 
 function isStream(v: unknown): boolean {

@@ -19,14 +19,13 @@ import type { HistoryStore } from "../store/history";
 import type { AffordanceKind, InteractionRecord } from "../types";
 import { errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { BufferedContent, bytesToJson, readContent, valueToJson } from "./content";
+import { BufferedContent, bytesToJson, readContent, valueToJson, type ValueLimits } from "./content";
 import { RecordFilter, type FilterOptions } from "./filter";
 
 const log = createLogger("recorder");
 
-export interface RecorderOptions extends FilterOptions {
+export interface RecorderOptions extends FilterOptions, ValueLimits {
   enabled: boolean;
-  maxValueBytes: number;
 }
 
 type InteractionOptions = WoT.InteractionOptions & { formIndex: number };
@@ -155,7 +154,6 @@ export class Recorder {
     call: (content: Content) => Promise<T>,
     outputSchema?: WoT.DataSchema,
   ): Promise<T> {
-    const max = this.options.maxValueBytes;
     const bytes = await readContent(input);
     const content = new BufferedContent(input.type, bytes) as unknown as Content;
     const record = this.record(
@@ -164,7 +162,7 @@ export class Recorder {
       name,
       op,
       sourceOf(thing, kind, name, options),
-      bytesToJson(input.type, bytes, schema, max),
+      bytesToJson(input.type, bytes, schema, this.options),
     );
     const started = kind === "action" ? performance.now() : 0;
     let output: T;
@@ -181,7 +179,7 @@ export class Recorder {
     if (output) {
       // An action's output: record it, and hand the binding a buffered copy of the bytes.
       const outBytes = await readContent(output);
-      record.outputJson = bytesToJson(output.type, outBytes, outputSchema, max);
+      record.outputJson = bytesToJson(output.type, outBytes, outputSchema, this.options);
       output = new BufferedContent(output.type, outBytes) as unknown as T;
     }
     await this.commit(record, true);
@@ -194,9 +192,7 @@ export class Recorder {
       original(name, data); // unknown names throw here and are not recorded
       if (!this.records(thing, "event", name)) return;
       this.store
-        .append(
-          this.record(thing, "event", name, "emit", "local", valueToJson(data, this.options.maxValueBytes)),
-        )
+        .append(this.record(thing, "event", name, "emit", "local", valueToJson(data, this.options)))
         .catch((err) =>
           log.error("event '%s' of '%s' not recorded: %s", name, thing.title, errorMessage(err)),
         );
@@ -236,14 +232,7 @@ export class Recorder {
         if (slots.length === 0) waiting.delete(name);
       }
       await this.commit(
-        this.record(
-          thing,
-          "property",
-          name,
-          "change",
-          "local",
-          valueToJson(slot.value, this.options.maxValueBytes),
-        ),
+        this.record(thing, "property", name, "change", "local", valueToJson(slot.value, this.options)),
         true,
       );
     };
