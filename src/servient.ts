@@ -16,6 +16,8 @@ import { installTdAffordances } from "./td";
 import { startVoRuntime, type VoRuntime } from "./vo";
 import { VoError, errorMessage } from "./errors";
 import { createLogger } from "./log";
+import { assignStableId } from "./node-wot/thing-id";
+import { adoptLegacySeries } from "./store/identity";
 
 const log = createLogger("servient");
 
@@ -65,6 +67,26 @@ export class VoPlugin {
   /** The SQLite file in use. */
   get file(): string {
     return this.database.name;
+  }
+
+  /**
+   * A thing whose id the plugin derived from its title: rows recorded under the random ids an
+   * earlier version (or node-wot) gave it are moved to the derived id.
+   */
+  adoptHistory(thing: ExposedThing): void {
+    try {
+      const adopted = adoptLegacySeries(this.database, thing.title, thing.id);
+      if (adopted.renamed + adopted.merged > 0)
+        log.info(
+          "'%s' now has the stable id %s: adopted %d earlier series (%d rows moved) recorded under random ids",
+          thing.title,
+          thing.id,
+          adopted.renamed + adopted.merged,
+          adopted.rowsMoved,
+        );
+    } catch (err) {
+      log.error("could not adopt the earlier history of '%s': %s", thing.title, errorMessage(err));
+    }
   }
 
   /** Called for every thing the servient adds, before the script sees it. */
@@ -125,8 +147,13 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
 
   const addThing = servient.addThing.bind(servient);
   servient.addThing = (thing: ExposedThing): boolean => {
+    // Before node-wot would give a random id: the history must be reachable after a restart.
+    const derived = assignStableId(servient, thing);
     const added = addThing(thing);
-    if (added) plugin.thingAdded(thing);
+    if (added) {
+      if (derived) plugin.adoptHistory(thing);
+      plugin.thingAdded(thing);
+    }
     return added;
   };
   const existing = Object.keys(servient.getThings());

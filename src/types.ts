@@ -16,7 +16,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 /** One interaction, as the recorder hands it to the store. */
 export interface InteractionRecord {
-  /** Thing id (`urn:uuid:…` when the script gave none). */
+  /** Thing id (`urn:node-wot-vo:<title>` when the script gave none: stable across restarts). */
   thingId: string;
   thingTitle: string;
   kind: AffordanceKind;
