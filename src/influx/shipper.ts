@@ -113,7 +113,13 @@ export class Shipper {
   private readonly maxIdStmt: Database.Statement;
   private readonly nextRow: Database.Statement;
   private readonly describeRow: Database.Statement;
-  private readonly commitProgress: (cursor: number, cursorNs: string, dead: PendingDead[]) => void;
+  private readonly commitProgress: (
+    cursor: number,
+    cursorNs: string,
+    dead: PendingDead[],
+    shipped?: number,
+    deadLettered?: number,
+  ) => void;
 
   constructor(
     private readonly db: Database.Database,
@@ -148,17 +154,25 @@ export class Shipper {
     this.selectDead = db.prepare(
       "SELECT id, history_id AS historyId, bucket, line, status, reason, at FROM wotvo_influx_deadletter ORDER BY id DESC LIMIT ?",
     );
-    this.commitProgress = db.transaction((cursor: number, cursorNs: string, dead: PendingDead[]) => {
-      const now = Date.now();
-      for (const d of dead) {
-        this.insertDead.run(d.point.historyId, d.point.bucket, d.point.line, d.status, d.reason, now);
-      }
-      this.setMeta.run(META.cursor, String(cursor));
-      this.setMeta.run(META.cursorNs, cursorNs);
-      this.setMeta.run(META.shipped, String(this.shipped));
-      this.setMeta.run(META.dropped, String(this.dropped));
-      this.setMeta.run(META.deadLettered, String(this.deadLettered));
-    });
+    this.commitProgress = db.transaction(
+      (
+        cursor: number,
+        cursorNs: string,
+        dead: PendingDead[],
+        shipped = this.shipped,
+        deadLettered = this.deadLettered,
+      ) => {
+        const now = Date.now();
+        for (const d of dead) {
+          this.insertDead.run(d.point.historyId, d.point.bucket, d.point.line, d.status, d.reason, now);
+        }
+        this.setMeta.run(META.cursor, String(cursor));
+        this.setMeta.run(META.cursorNs, cursorNs);
+        this.setMeta.run(META.shipped, String(shipped));
+        this.setMeta.run(META.dropped, String(this.dropped));
+        this.setMeta.run(META.deadLettered, String(deadLettered));
+      },
+    );
     this.load();
   }
 
@@ -450,13 +464,19 @@ export class Shipper {
     // Rows below the cursor were dropped by the outbox bound while the batch was in flight.
     const deadIds = dead.length === 0 ? undefined : new Set(dead.map((d) => d.point.historyId));
     const accepted = rows.filter((r) => r.id > this.cursor && !deadIds?.has(r.id)).length;
-    this.deadLettered += dead.length;
-    this.shipped += accepted;
-    if (last.id > this.cursor) {
+    // Persisted first: when the commit throws, memory still says what SQLite says, and the batch is
+    // sent again after the backoff (it overwrites itself).
+    const advances = last.id > this.cursor;
+    const cursorNs = advances ? last.stamp : this.cursorNs;
+    const shipped = this.shipped + accepted;
+    const deadLettered = this.deadLettered + dead.length;
+    this.commitProgress(advances ? last.id : this.cursor, cursorNs, dead, shipped, deadLettered);
+    this.shipped = shipped;
+    this.deadLettered = deadLettered;
+    if (advances) {
       this.advanceTo(last.id);
-      this.cursorNs = last.stamp;
+      this.cursorNs = cursorNs;
     }
-    this.commitProgress(this.cursor, this.cursorNs, dead);
     if (dead.length > 0) {
       log.warn(
         "%d records could not be shipped (malformed or rejected); kept in wotvo_influx_deadletter " +
@@ -525,8 +545,7 @@ export class Shipper {
       ? "it was created again but the server still does not find it; check the server and the token's rights"
       : `${create}, or set influxdb.createBucket: true to let the shipper create it`;
     return new WriteFailure(
-      `${this.bucketName(bucket)} not found on ${this.options.url} (${err.message}): ${what}; ` +
-        "records stay in the outbox and shipping retries with backoff",
+      `${this.bucketName(bucket)} not found on ${this.options.url} (${err.message}): ${what}`,
       err.status,
       err.retryAfterMs,
     );
