@@ -93,6 +93,14 @@ export class VoPlugin {
   thingAdded(thing: ExposedThing): void {
     installTdAffordances(this, thing);
     this.recorder.instrument(thing);
+    // InfluxDB field types must not depend on when shipping runs: keep the data schemas now, and
+    // again on expose in case the script added affordances after produce.
+    this.influxdb.rememberThing(thing);
+    const expose = thing.expose.bind(thing);
+    thing.expose = () => {
+      this.influxdb.rememberThing(thing);
+      return expose();
+    };
     // vo-wot scripts reach the helpers as `exposed_thing.servient.sqlite_db`; non-enumerable so
     // it never leaks into the TD.
     Object.defineProperty(thing, "servient", { value: this.servient, enumerable: false, configurable: true });

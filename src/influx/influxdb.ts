@@ -17,7 +17,7 @@ import type { HistoryStore } from "../store/history";
 import type { SqliteDatabase } from "../store/database";
 import type { AffordanceKind, HistoryRow } from "../types";
 import type { InfluxOptions } from "./options";
-import { VoError, VoInputError } from "../errors";
+import { VoError, VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
 import {
   PointLayout,
@@ -86,6 +86,22 @@ export type PointFields = Record<string, number | boolean | string>;
 
 const SCHEMA_RETRY_MS = 5000;
 
+function affordancesOf(thing: ThingSchemas, kind: "property" | "action" | "event"): object | undefined {
+  return kind === "property" ? thing.properties : kind === "action" ? thing.actions : thing.events;
+}
+
+/** The type trees of one affordance of a thing, or undefined when its schema gives none. */
+function typesIn(thing: ThingSchemas, kind: string, name: string): AffordanceTypes | undefined {
+  let types: AffordanceTypes;
+  if (kind === "property") types = { value: typeTreeOf(thing.properties?.[name]) };
+  else if (kind === "event") types = { value: typeTreeOf(thing.events?.[name]?.data) };
+  else {
+    const a = thing.actions?.[name];
+    types = { value: typeTreeOf(a?.input), output: typeTreeOf(a?.output) };
+  }
+  return types.value === undefined && types.output === undefined ? undefined : types;
+}
+
 export class InfluxDb {
   private readonly shipper: Shipper | undefined;
   private readonly queries: Queries | undefined;
@@ -124,6 +140,41 @@ export class InfluxDb {
     this.thingLookup = lookup;
     this.schemaCache.clear();
   }
+
+  /**
+   * Remembers the data schemas of a thing's affordances in SQLite, whether or not InfluxDB is
+   * enabled, so a backlog shipped later — before the scripts expose their things again, or after
+   * InfluxDB is switched on for an existing history — gets the same field types as a live ship.
+   * The plugin calls it when a thing is added and when it is exposed. Never throws: a schema that
+   * cannot be saved only means that thing's integers may ship as floats while it is not exposed.
+   */
+  rememberThing(thing: ThingSchemas & { id?: string; title?: string }): void {
+    try {
+      if (typeof thing.id !== "string" || thing.id === "") return;
+      this.saveSchemas ??= this.db.transaction((t: ThingSchemas & { id: string }) => {
+        const { select, upsert } = this.schemaStatements();
+        for (const kind of ["property", "action", "event"] as const) {
+          for (const name of Object.keys(affordancesOf(t, kind) ?? {})) {
+            const types = typesIn(t, kind, name);
+            if (types === undefined) continue;
+            const text = JSON.stringify(types);
+            const stored = select.get(t.id, kind, name) as { schema: string } | undefined;
+            if (stored?.schema !== text) upsert.run(t.id, kind, name, text);
+          }
+        }
+      });
+      this.saveSchemas(thing as ThingSchemas & { id: string });
+      this.schemaCache.clear();
+    } catch (err) {
+      log.warn(
+        "could not save the data schemas of thing '%s' for InfluxDB field types: %s",
+        thing.title ?? thing.id,
+        errorMessage(err),
+      );
+    }
+  }
+
+  private saveSchemas: ((thing: ThingSchemas & { id: string }) => void) | undefined;
 
   /** Starts shipping (called when the servient starts); resumes from the persisted cursor. */
   async start(): Promise<void> {
@@ -380,14 +431,7 @@ export class InfluxDb {
       return undefined;
     }
     if (!thing) return undefined;
-    let types: AffordanceTypes;
-    if (kind === "property") types = { value: typeTreeOf(thing.properties?.[name]) };
-    else if (kind === "event") types = { value: typeTreeOf(thing.events?.[name]?.data) };
-    else {
-      const a = thing.actions?.[name];
-      types = { value: typeTreeOf(a?.input), output: typeTreeOf(a?.output) };
-    }
-    return types.value === undefined && types.output === undefined ? undefined : types;
+    return typesIn(thing, kind, name);
   }
 
   private fieldMemory(): FieldTypeMemory {

@@ -10,6 +10,9 @@
  *    (bucket, measurement, field), remembered in SQLite, and a value of another type goes to a
  *    type-suffixed sibling field instead of conflicting.
  *
+ * A property write node-wot refused (recorded with `ok: false`) is not a reading: its value never
+ * goes to the `value…` fields (tagged: `refused_json`) or the property's bucket (vo-wot: `refused`).
+ *
  * Names (measurements, tag keys and values, field keys) are percent-encoded for the characters line
  * protocol cannot carry exactly (`%`, `\`, CR, LF, TAB, and `#` at the start of a measurement), then
  * escaped by the official client's `Point`. `decodeName` restores them exactly.
@@ -179,6 +182,59 @@ function fieldValue(type: FieldType, value: JsonValue, name: string): string {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Depth
+
+/**
+ * Deepest value a point is built from. The recorder caps depth at record time (at most 512, its
+ * option's maximum), so only a row stored before the cap existed can be deeper; JSON.stringify
+ * recurses and overflows the stack a few thousand levels down, so such a row is refused here.
+ */
+export const MAX_VALUE_DEPTH = 512;
+
+/** True when a parsed value nests arrays / objects deeper than `max`. Iterative: any depth is safe. */
+export function valueDeeperThan(v: unknown, max: number): boolean {
+  if (v === null || typeof v !== "object") return false;
+  const values: object[] = [v];
+  const depths: number[] = [1];
+  while (values.length > 0) {
+    const x = values.pop()!;
+    const d = depths.pop()!;
+    if (d > max) return true;
+    for (const sub of Array.isArray(x) ? x : Object.values(x)) {
+      if (sub !== null && typeof sub === "object") {
+        values.push(sub as object);
+        depths.push(d + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/** Throws when a row's value or output is too deep to be written (the row is dead-lettered). */
+function checkDepth(row: HistoryRow): void {
+  const what = valueDeeperThan(row.value, MAX_VALUE_DEPTH)
+    ? "value"
+    : valueDeeperThan(row.output, MAX_VALUE_DEPTH)
+      ? "output"
+      : undefined;
+  if (what === undefined) return;
+  throw new Error(
+    `the ${what} is nested more than ${MAX_VALUE_DEPTH} levels deep (stored before the recorder ` +
+      "capped depth); it cannot be written as a point",
+  );
+}
+
+/** A property write node-wot refused (schema violation, handler error): not a reading. */
+export function isRefused(row: HistoryRow): boolean {
+  return row.kind === "property" && !row.ok;
+}
+
+/** Tagged layout: the field of a refused write's value (JSON text), never the `value…` fields. */
+export const REFUSED_FIELD = "refused_json";
+/** vo-wot layout: the bucket (v2) / database (v1) and measurement of refused property writes. */
+export const REFUSED_BUCKET = "refused";
+
 /** Leaves of an object / array value: `path` joined with `.`, at most `max` of them. */
 function leaves(
   v: JsonValue,
@@ -279,6 +335,7 @@ export class PointLayout {
   /** Builds the point of a row. Throws when the row cannot become a point (it is dead-lettered). */
   build(row: HistoryRow): BuiltPoint {
     if (this.options.layout !== "vo-wot" && (row.kind as string) !== SCRIPT_POINT_KIND) {
+      checkDepth(row);
       return { historyId: row.id, bucket: this.defaultBucket, line: this.taggedLine(row) };
     }
     return this.buildWithPoint(row);
@@ -289,6 +346,7 @@ export class PointLayout {
    * (`taggedLine`) must match byte for byte (tested), and the path of the other layouts.
    */
   buildWithPoint(row: HistoryRow): BuiltPoint {
+    checkDepth(row);
     const point =
       this.options.layout === "vo-wot"
         ? this.voWotPoint(row)
@@ -329,7 +387,8 @@ export class PointLayout {
     }
     const types = this.types(row);
     const v = row.value;
-    if (row.kind !== "action" && (v === undefined || (v !== null && typeof v !== "object"))) {
+    const refused = isRefused(row);
+    if (row.kind !== "action" && !refused && (v === undefined || (v !== null && typeof v !== "object"))) {
       // The common case, a scalar value: the field names need no escaping and their sorted order
       // is known (duration_ms < error < ok < value…), so no field map and no sort.
       const type = v === undefined ? undefined : scalarType(v, types?.value);
@@ -352,7 +411,11 @@ export class PointLayout {
     }
     const max = this.options.maxFlattenedFields;
     const base = row.kind === "action" ? "input" : "value";
-    for (const f of taggedValueFields(base, row.value, types?.value, max)) setField(fields, f);
+    if (refused) {
+      if (row.value !== undefined) fields.set(REFUSED_FIELD, escape.quoted(JSON.stringify(row.value)));
+    } else {
+      for (const f of taggedValueFields(base, row.value, types?.value, max)) setField(fields, f);
+    }
     if (row.kind === "action") {
       for (const f of taggedValueFields("output", row.output, types?.output, max)) setField(fields, f);
     }
@@ -382,7 +445,11 @@ export class PointLayout {
     const types = this.types(row);
     const max = this.options.maxFlattenedFields;
     const base = row.kind === "action" ? "input" : "value";
-    for (const f of taggedValueFields(base, row.value, types?.value, max)) addField(point, f);
+    if (isRefused(row)) {
+      if (row.value !== undefined) point.stringField(REFUSED_FIELD, JSON.stringify(row.value));
+    } else {
+      for (const f of taggedValueFields(base, row.value, types?.value, max)) addField(point, f);
+    }
     if (row.kind === "action") {
       for (const f of taggedValueFields("output", row.output, types?.output, max)) addField(point, f);
     }
@@ -418,6 +485,20 @@ export class PointLayout {
             }
           : { thing: row.thingTitle, thingId: row.thingId, name: row.name, data: row.value };
       return { bucket: kind, point: new Point(kind).stringField("value", JSON.stringify(body)) };
+    }
+    if (isRefused(row)) {
+      // Out of the property's bucket, so vo-wot's `from(bucket: name) |> mean()` sees readings only.
+      const body = {
+        thing: row.thingTitle,
+        thingId: row.thingId,
+        name: row.name,
+        value: row.value,
+        error: row.error,
+      };
+      const field: Field = { name: "value", type: "str", value: JSON.stringify(body) };
+      const point = new Point(REFUSED_BUCKET);
+      addField(point, this.decide(REFUSED_BUCKET, REFUSED_BUCKET, field));
+      return { bucket: REFUSED_BUCKET, point };
     }
     const measurement = encodeMeasurement(row.name);
     const bucket = encodeName(row.name);

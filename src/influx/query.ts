@@ -161,6 +161,10 @@ export class Queries {
       throw new VoInputError(`aggregate must be one of ${AGGREGATES.join(", ")}, got ${JSON.stringify(fn)}`);
     }
     const target = this.target(thing, property, windowMs, opts);
+    return this.orNone(null, () => this.aggregate(target, fn));
+  }
+
+  private async aggregate(target: Target, fn: Aggregate): Promise<number | null> {
     if (this.language === "flux") {
       const tail =
         fn === "first" || fn === "last"
@@ -236,6 +240,10 @@ export class Queries {
       throw new VoInputError(`limit must be an integer from 1 to 100000, got ${limit}`);
     }
     const target = this.target(thing, property, windowMs, opts);
+    return this.orNone([], () => this.recent(target, limit));
+  }
+
+  private async recent(target: Target, limit: number): Promise<{ time: string; value: unknown }[]> {
     if (this.language === "flux") {
       const rows = await this.flux(
         flux`${this.fluxSelect(target, target.allFields)} |> group() |> sort(columns: ["_time"], desc: true) |> limit(n: ${limit})`,
@@ -255,6 +263,22 @@ export class Queries {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /**
+   * vo-wot layout: a property never written has no database (v1) / bucket (v2) yet, which means
+   * "no values", as a property without points in the tagged layout. Elsewhere a missing database
+   * is a configuration error and is reported.
+   */
+  private async orNone<T>(none: T, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (this.options.layout === "vo-wot" && err instanceof InfluxQueryError && MISSING.test(err.message)) {
+        return none;
+      }
+      throw err;
+    }
+  }
 
   private target(thing: ThingRef, property: string, windowMs: number, opts: HelperOptions): Target {
     if (typeof property !== "string" || property === "") {
@@ -323,6 +347,9 @@ export class Queries {
       clauses.push(`"thing" = $thing`);
       params.thing = t.thing.title;
     }
+    // Refused writes are not readings. Points of this version keep them out of the value fields;
+    // this also skips those of earlier versions, which wrote them there with ok = false.
+    if (t.name !== undefined) clauses.push(`"ok" = true`);
     clauses.push(`time >= ${BigInt(t.from) * 1_000_000n}`);
     return { text: clauses.join(" AND "), params };
   }
@@ -341,6 +368,9 @@ export class Queries {
     return flux`${q} |> filter(fn: (r) => ${cond})`;
   }
 }
+
+/** A query on a database (1.x) or bucket (2.x) that does not exist. */
+const MISSING = /database not found|could not find bucket|bucket "[^"]*" not found/i;
 
 interface Target {
   db: string;

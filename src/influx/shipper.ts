@@ -24,6 +24,8 @@ const READ_CHUNK = 1000;
 const ROW_OVERHEAD_BYTES = 64;
 /** Longest wait a server's Retry-After can impose. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
+/** Characters of a row's stored value quoted in the dead letter of a row that cannot be shipped. */
+const DESCRIBE_CHARS = 200;
 
 export type ShipperState = "starting" | "up" | "down" | "recovering";
 
@@ -51,12 +53,22 @@ const META = {
   deadLettered: "influx.dead_lettered",
 } as const;
 
-/** A batch read and built, not yet written: the rows after `after`. */
+/** A batch read and built, not yet written: the rows after `after`, up to `last` (id and stamp). */
 interface Prepared {
   after: number;
   rows: HistoryRow[];
   byBucket: Map<string, BuiltPoint[]>;
+  /** Rows that could not be read or built: dead-lettered alone, so they never stop the queue. */
   dead: PendingDead[];
+  /** Rows read, readable or not. */
+  count: number;
+  last: { id: number; stamp: string };
+}
+
+/** An error of SQLite itself (busy, I/O, closed): the store, not one row, is at fault. */
+function isSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_");
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -85,6 +97,8 @@ export class Shipper {
   private dropping = false;
   private droppedThisEpisode = 0;
   private outageShipped = 0;
+  /** A tick that threw before reaching the batch waits for the backoff too (no per-poll retry). */
+  private tickBlockedUntil = 0;
   private readonly ensured = new Set<string>();
   private prefetched: Prepared | undefined;
 
@@ -97,7 +111,15 @@ export class Shipper {
   private readonly insertDead: Database.Statement;
   private readonly selectDead: Database.Statement;
   private readonly maxIdStmt: Database.Statement;
-  private readonly commitProgress: (cursor: number, cursorNs: string, dead: PendingDead[]) => void;
+  private readonly nextRow: Database.Statement;
+  private readonly describeRow: Database.Statement;
+  private readonly commitProgress: (
+    cursor: number,
+    cursorNs: string,
+    dead: PendingDead[],
+    shipped?: number,
+    deadLettered?: number,
+  ) => void;
 
   constructor(
     private readonly db: Database.Database,
@@ -120,23 +142,37 @@ export class Shipper {
       "SELECT MIN(id) AS id FROM wotvo_history WHERE ts > ? OR (ts = ? AND ts_sub > ?)",
     );
     this.maxIdStmt = db.prepare("SELECT COALESCE(MAX(id), 0) AS m FROM wotvo_history");
+    this.nextRow = db.prepare("SELECT id, ts, ts_sub FROM wotvo_history WHERE id > ? ORDER BY id LIMIT 1");
+    this.describeRow = db.prepare(
+      `SELECT h.series_id AS seriesId, s.thing_id AS thingId, s.kind, s.name,
+         substr(h.value, 1, ${DESCRIBE_CHARS}) AS head, length(h.value) AS chars
+       FROM wotvo_history h LEFT JOIN wotvo_series s ON s.id = h.series_id WHERE h.id = ?`,
+    );
     this.insertDead = db.prepare(
       "INSERT INTO wotvo_influx_deadletter (history_id, bucket, line, status, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
     );
     this.selectDead = db.prepare(
       "SELECT id, history_id AS historyId, bucket, line, status, reason, at FROM wotvo_influx_deadletter ORDER BY id DESC LIMIT ?",
     );
-    this.commitProgress = db.transaction((cursor: number, cursorNs: string, dead: PendingDead[]) => {
-      const now = Date.now();
-      for (const d of dead) {
-        this.insertDead.run(d.point.historyId, d.point.bucket, d.point.line, d.status, d.reason, now);
-      }
-      this.setMeta.run(META.cursor, String(cursor));
-      this.setMeta.run(META.cursorNs, cursorNs);
-      this.setMeta.run(META.shipped, String(this.shipped));
-      this.setMeta.run(META.dropped, String(this.dropped));
-      this.setMeta.run(META.deadLettered, String(this.deadLettered));
-    });
+    this.commitProgress = db.transaction(
+      (
+        cursor: number,
+        cursorNs: string,
+        dead: PendingDead[],
+        shipped = this.shipped,
+        deadLettered = this.deadLettered,
+      ) => {
+        const now = Date.now();
+        for (const d of dead) {
+          this.insertDead.run(d.point.historyId, d.point.bucket, d.point.line, d.status, d.reason, now);
+        }
+        this.setMeta.run(META.cursor, String(cursor));
+        this.setMeta.run(META.cursorNs, cursorNs);
+        this.setMeta.run(META.shipped, String(shipped));
+        this.setMeta.run(META.dropped, String(this.dropped));
+        this.setMeta.run(META.deadLettered, String(deadLettered));
+      },
+    );
     this.load();
   }
 
@@ -241,7 +277,7 @@ export class Shipper {
 
   /** One look at the outbox: bound, wake-up, and (when due) one batch. Never throws. */
   private tick(): void {
-    if (this.stopped) return;
+    if (this.stopped || Date.now() < this.tickBlockedUntil) return;
     try {
       const commits = this.history.committedCount;
       const quiet = commits === this.seenCommits && this.pendingSince === undefined;
@@ -258,10 +294,7 @@ export class Shipper {
       }
       const now = Date.now();
       if (now < this.retryAt) return;
-      if (this.pendingSince === undefined) {
-        const oldest = this.history.readAfter(this.cursor, 1)[0];
-        this.pendingSince = Math.min(oldest?.time ?? now, now);
-      }
+      if (this.pendingSince === undefined) this.pendingSince = Math.min(this.oldestTime() ?? now, now);
       const due =
         this.flushing ||
         this.state === "down" ||
@@ -270,48 +303,120 @@ export class Shipper {
         now - this.pendingSince >= this.options.flushIntervalMs;
       if (!due) return;
       this.running = this.shipBatch()
-        .catch((err) => log.error("shipper: unexpected error: %s", errorMessage(err)))
+        // Whatever threw (SQLite, a bug, a row nobody foresaw) backs off like a failed write.
+        .catch((err) => {
+          if (!this.stopped) this.failed(err);
+        })
         .finally(() => {
           this.running = undefined;
-          // Backlog: go on at once rather than waiting for the next tick.
-          if (!this.stopped && this.state !== "down" && this.maxId() > this.cursor)
-            setImmediate(() => this.tick());
+          // Backlog: go on at once rather than waiting for the next tick (which sees if there is one).
+          if (!this.stopped && this.state !== "down") setImmediate(() => this.tick());
         });
     } catch (err) {
-      if (!this.stopped) log.error("shipper: %s", errorMessage(err));
+      if (this.stopped) return;
+      this.failed(err);
+      this.tickBlockedUntil = this.retryAt;
     }
+  }
+
+  /** Time of the oldest unshipped row (raw: no row is parsed for it). */
+  private oldestTime(): number | undefined {
+    return (this.nextRow.get(this.cursor) as { ts: number } | undefined)?.ts;
   }
 
   /** Reads and builds the batch after `after` (yielding between chunks); undefined when empty. */
   private async prepare(after: number): Promise<Prepared | undefined> {
     const rows: HistoryRow[] = [];
-    let last = after;
-    while (rows.length < this.options.batchSize) {
-      const chunk = this.history.readAfter(last, Math.min(READ_CHUNK, this.options.batchSize - rows.length));
-      if (chunk.length === 0) break;
-      for (const row of chunk) rows.push(row);
-      last = chunk[chunk.length - 1].id;
-      if (chunk.length === READ_CHUNK) await new Promise((r) => setImmediate(r));
+    const dead: PendingDead[] = [];
+    let count = 0;
+    let last = { id: after, stamp: "" };
+    while (count < this.options.batchSize) {
+      const limit = Math.min(READ_CHUNK, this.options.batchSize - count);
+      const read = this.read(last.id, limit, dead);
+      if (read === undefined) break;
+      for (const row of read.rows) rows.push(row);
+      count += read.count;
+      last = read.last;
+      if (read.count === READ_CHUNK) await new Promise((r) => setImmediate(r));
       if (this.stopped) return undefined;
     }
-    if (rows.length === 0) return undefined;
-    const dead: PendingDead[] = [];
+    if (count === 0) return undefined;
     const byBucket = new Map<string, BuiltPoint[]>();
     for (const row of rows) {
+      let p: BuiltPoint;
       try {
-        const p = this.layout.build(row);
-        let list = byBucket.get(p.bucket);
-        if (list === undefined) byBucket.set(p.bucket, (list = []));
-        list.push(p);
+        p = this.layout.build(row);
       } catch (err) {
-        dead.push({
-          point: { historyId: row.id, bucket: "", line: JSON.stringify(row) },
-          status: 0,
-          reason: `could not build a point: ${errorMessage(err)}`,
-        });
+        dead.push(this.unshippable(row.id, `could not build a point: ${errorMessage(err)}`));
+        continue;
+      }
+      let list = byBucket.get(p.bucket);
+      if (list === undefined) byBucket.set(p.bucket, (list = []));
+      list.push(p);
+    }
+    return { after, rows, byBucket, dead, count, last };
+  }
+
+  /**
+   * Up to `limit` rows after `after`. When the chunk cannot be read (a row whose series is gone,
+   * a value the parser chokes on), rows are read one at a time and the unreadable ones are
+   * dead-lettered; an error of SQLite itself is thrown (the shipper backs off and retries).
+   */
+  private read(
+    after: number,
+    limit: number,
+    dead: PendingDead[],
+  ): { rows: HistoryRow[]; count: number; last: { id: number; stamp: string } } | undefined {
+    try {
+      const rows = this.history.readAfter(after, limit);
+      if (rows.length === 0) return undefined;
+      const l = rows[rows.length - 1];
+      return { rows, count: rows.length, last: { id: l.id, stamp: stampOf(l.time, l.timeSub) } };
+    } catch (err) {
+      if (isSqliteError(err)) throw err;
+    }
+    const rows: HistoryRow[] = [];
+    let count = 0;
+    let last = { id: after, stamp: "" };
+    while (count < limit) {
+      const next = this.nextRow.get(last.id) as { id: number; ts: number; ts_sub: number } | undefined;
+      if (next === undefined) break;
+      try {
+        rows.push(...this.history.readAfter(next.id - 1, 1));
+      } catch (err) {
+        if (isSqliteError(err)) throw err;
+        dead.push(this.unshippable(next.id, `could not read the history row: ${errorMessage(err)}`));
+      }
+      count++;
+      last = { id: next.id, stamp: stampOf(next.ts, next.ts_sub) };
+    }
+    return count === 0 ? undefined : { rows, count, last };
+  }
+
+  /** The dead letter of a row that cannot become a point: its reason and a bounded description. */
+  private unshippable(historyId: number, reason: string): PendingDead {
+    const d = this.describeRow.get(historyId) as
+      | {
+          seriesId: number;
+          thingId: string | null;
+          kind: string | null;
+          name: string | null;
+          head: string | null;
+          chars: number | null;
+        }
+      | undefined;
+    const cut = (text: string) => (text.length > DESCRIBE_CHARS ? `${text.slice(0, DESCRIBE_CHARS)}…` : text);
+    let line = `history row ${historyId}`;
+    if (d !== undefined) {
+      line +=
+        d.thingId === null
+          ? ` (series ${d.seriesId}: missing)`
+          : ` (thing ${JSON.stringify(cut(d.thingId))}, ${d.kind} ${JSON.stringify(cut(d.name ?? ""))})`;
+      if (d.head !== null) {
+        line += `: value (${d.chars} characters) ${d.head}${(d.chars ?? 0) > DESCRIBE_CHARS ? "…" : ""}`;
       }
     }
-    return { after, rows, byBucket, dead };
+    return { point: { historyId, bucket: "", line }, status: 0, reason };
   }
 
   /**
@@ -324,11 +429,10 @@ export class Shipper {
     this.prefetched = undefined;
     const batch = ready ?? (await this.prepare(this.cursor));
     if (batch === undefined || this.stopped) return;
-    const { rows, byBucket, dead } = batch;
-    const lastRow = rows[rows.length - 1];
+    const { rows, byBucket, dead, last } = batch;
     let prefetch: Promise<Prepared | undefined> | undefined;
     const startPrefetch = () => {
-      if (rows.length >= this.options.batchSize) prefetch = this.prepare(lastRow.id).catch(() => undefined);
+      if (batch.count >= this.options.batchSize) prefetch = this.prepare(last.id).catch(() => undefined);
     };
     try {
       let first = true;
@@ -357,18 +461,26 @@ export class Shipper {
     }
     if (this.stopped) return;
     const next = prefetch === undefined ? undefined : await prefetch;
-    const last = lastRow;
-    const accepted = rows.filter((r) => r.id > this.cursor).length;
-    this.deadLettered += dead.length;
-    this.shipped += accepted - dead.filter((d) => d.point.historyId > this.cursor).length;
-    if (last.id > this.cursor) {
+    // Rows below the cursor were dropped by the outbox bound while the batch was in flight.
+    const deadIds = dead.length === 0 ? undefined : new Set(dead.map((d) => d.point.historyId));
+    const accepted = rows.filter((r) => r.id > this.cursor && !deadIds?.has(r.id)).length;
+    // Persisted first: when the commit throws, memory still says what SQLite says, and the batch is
+    // sent again after the backoff (it overwrites itself).
+    const advances = last.id > this.cursor;
+    const cursorNs = advances ? last.stamp : this.cursorNs;
+    const shipped = this.shipped + accepted;
+    const deadLettered = this.deadLettered + dead.length;
+    this.commitProgress(advances ? last.id : this.cursor, cursorNs, dead, shipped, deadLettered);
+    this.shipped = shipped;
+    this.deadLettered = deadLettered;
+    if (advances) {
       this.advanceTo(last.id);
-      this.cursorNs = stampOf(last.time, last.timeSub);
+      this.cursorNs = cursorNs;
     }
-    this.commitProgress(this.cursor, this.cursorNs, dead);
     if (dead.length > 0) {
       log.warn(
-        "InfluxDB rejected %d points as malformed; kept in wotvo_influx_deadletter (first reason: %s)",
+        "%d records could not be shipped (malformed or rejected); kept in wotvo_influx_deadletter " +
+          "(influxdb.deadLetters()), the queue goes on (first reason: %s)",
         dead.length,
         dead[0].reason,
       );
@@ -376,12 +488,17 @@ export class Shipper {
     this.lastShippedAt = Date.now();
     this.succeeded(accepted);
     this.prefetched = next;
-    const oldest = next?.rows[0] ?? this.history.readAfter(this.cursor, 1)[0];
-    this.pendingSince = oldest ? Math.min(oldest.time, Date.now()) : undefined;
+    const oldest = next?.rows[0]?.time ?? this.oldestTime();
+    this.pendingSince = oldest === undefined ? undefined : Math.min(oldest, Date.now());
   }
 
   /** Writes one request; splits on 413 and bisects on 400/422 down to single dead-lettered points. */
-  private async send(bucket: string, points: BuiltPoint[], dead: PendingDead[]): Promise<void> {
+  private async send(
+    bucket: string,
+    points: BuiltPoint[],
+    dead: PendingDead[],
+    created = false,
+  ): Promise<void> {
     try {
       await this.transport.write(
         bucket,
@@ -389,9 +506,17 @@ export class Shipper {
       );
     } catch (err) {
       if (!(err instanceof WriteFailure)) throw err;
-      if (err.kind === "missing" && this.options.createBucket && !this.ensured.has(bucket)) {
+      if (err.kind === "missing") {
+        // Created once, then dropped (a wiped or restored server): create it again, once per request.
+        if (!this.options.createBucket || created) throw this.missing(bucket, err);
+        this.ensured.delete(bucket);
         await this.ensureBucket(bucket);
-        return this.send(bucket, points, dead);
+        log.warn(
+          "%s was missing on %s (dropped?): created it again",
+          this.bucketName(bucket),
+          this.options.url,
+        );
+        return this.send(bucket, points, dead, true);
       }
       if (err.kind !== "too-large" && err.kind !== "malformed") throw err;
       if (points.length === 1) {
@@ -402,6 +527,28 @@ export class Shipper {
       await this.send(bucket, points.slice(0, half), dead);
       await this.send(bucket, points.slice(half), dead);
     }
+  }
+
+  private bucketName(bucket: string): string {
+    return this.options.apiVersion === 1
+      ? `database ${JSON.stringify(bucket)}`
+      : `bucket ${JSON.stringify(bucket)} (org ${JSON.stringify(this.options.org)})`;
+  }
+
+  /** A 404 on write, said so that status().lastError tells the operator what to do. */
+  private missing(bucket: string, err: WriteFailure): WriteFailure {
+    const create =
+      this.options.apiVersion === 1
+        ? `create it (InfluxQL: CREATE DATABASE ${JSON.stringify(bucket)})`
+        : `create it (influx bucket create --name ${JSON.stringify(bucket)} --org ${JSON.stringify(this.options.org)})`;
+    const what = this.options.createBucket
+      ? "it was created again but the server still does not find it; check the server and the token's rights"
+      : `${create}, or set influxdb.createBucket: true to let the shipper create it`;
+    return new WriteFailure(
+      `${this.bucketName(bucket)} not found on ${this.options.url} (${err.message}): ${what}`,
+      err.status,
+      err.retryAfterMs,
+    );
   }
 
   private async ensureBucket(bucket: string): Promise<void> {
@@ -460,10 +607,17 @@ export class Shipper {
     if (this.state !== "down") {
       this.state = "down";
       this.outageShipped = 0;
+      let queued: number | string = "the unshipped";
+      try {
+        queued = this.queued;
+      } catch {
+        // SQLite itself failing: the message says why
+      }
       log.warn(
-        "InfluxDB write failed (%s); %d records stay in the outbox, retrying with backoff (one line per state change)",
+        "%s (%s); %s records stay in the outbox, retrying with backoff (one line per state change)",
+        failure ? "InfluxDB write failed" : "InfluxDB shipping failed",
         message,
-        this.queued,
+        queued,
       );
     } else {
       log.debug("still failing (attempt %d, next in %d ms): %s", this.attempt, Math.round(delay), message);
