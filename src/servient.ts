@@ -16,6 +16,7 @@ import { installTdAffordances } from "./td";
 import { startVoRuntime, type VoRuntime } from "./vo";
 import { VoError, errorMessage } from "./errors";
 import { createLogger } from "./log";
+import { advertiseServedAddresses } from "./node-wot/address";
 
 const log = createLogger("servient");
 
@@ -140,6 +141,8 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
 
   const start = servient.start.bind(servient);
   servient.start = async () => {
+    // TDs advertise the address actually served (node-wot would list every interface).
+    advertiseServedAddresses(servient);
     const wot = await start();
     // Scripts that only see `WoT` reach the helpers as `WoT.servient.sqlite_db` or `WoT.sqlite_db`.
     for (const [key, value] of [
