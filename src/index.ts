@@ -1,5 +1,7 @@
 /** node-wot-vo: durable memory for node-wot servients. Public API and types. */
 import "./quirks";
+// Types only: `WoT.sqlite_db`, `WoT.influxdb`, `thing.servient` (declaration merging).
+import "./script-api";
 export { attach, pluginOf, VoPlugin, type VoServient, type VoHelpers } from "./servient";
 export {
   resolveOptions,

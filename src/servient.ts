@@ -18,6 +18,7 @@ import { VoError, errorMessage } from "./errors";
 import { createLogger } from "./log";
 import { assignStableId } from "./node-wot/thing-id";
 import { adoptLegacySeries } from "./store/identity";
+import { advertiseServedAddresses } from "./node-wot/address";
 
 const log = createLogger("servient");
 
@@ -175,6 +176,8 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
 
   const start = servient.start.bind(servient);
   servient.start = async () => {
+    // TDs advertise the address actually served (node-wot would list every interface).
+    advertiseServedAddresses(servient);
     const wot = await start();
     // Scripts that only see `WoT` reach the helpers as `WoT.servient.sqlite_db` or `WoT.sqlite_db`.
     for (const [key, value] of [

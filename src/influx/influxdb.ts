@@ -12,7 +12,7 @@ import {
   fluxString,
   type ParameterizedQuery,
 } from "@influxdata/influxdb-client";
-import type Database from "better-sqlite3";
+import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import type { HistoryStore } from "../store/history";
 import type { SqliteDatabase } from "../store/database";
 import type { AffordanceKind, HistoryRow } from "../types";

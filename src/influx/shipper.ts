@@ -7,7 +7,7 @@
  * It never blocks interactions: it polls an in-memory commit counter on a short timer, reads in
  * chunks with a turn of the event loop between them, and never holds more than one batch.
  */
-import type Database from "better-sqlite3";
+import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import type { HistoryStore } from "../store/history";
 import type { HistoryRow } from "../types";
 import type { InfluxOptions } from "./options";

@@ -5,10 +5,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import type * as BetterSqlite3 from "better-sqlite3"; // in the .d.ts: needs no esModuleInterop
 import { MIGRATIONS } from "./migrations";
 import { VoError } from "../errors";
 
-export type SqliteDatabase = Database.Database;
+export type SqliteDatabase = BetterSqlite3.Database;
 
 export interface OpenOptions {
   /** File path, or `:memory:`. The directory is created when missing. */

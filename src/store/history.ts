@@ -6,7 +6,7 @@
  * batch is written in one transaction on `setImmediate`, and every append of that batch resolves
  * when (and only when) the transaction has committed.
  */
-import type Database from "better-sqlite3";
+import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import type { AffordanceKind, HistoryRow, InteractionRecord, JsonValue, RecordOp } from "../types";
 import { VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";

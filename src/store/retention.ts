@@ -2,7 +2,7 @@
  * Retention of the history by age and by row count, in the background: deletes go in small
  * chunks with a yield to the event loop between them, so interactions never wait behind a purge.
  */
-import type Database from "better-sqlite3";
+import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import { createLogger } from "../log";
 import { errorMessage } from "../errors";
 

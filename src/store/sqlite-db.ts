@@ -4,7 +4,7 @@
  * always bound, plus typed helpers for the VO state tables of the seed.
  */
 import net from "node:net";
-import type Database from "better-sqlite3";
+import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import { VoInputError } from "../errors";
 
 /** Column types `createTableIfNotExists` accepts (vo-wot's list). */
