@@ -224,7 +224,7 @@ export class HistoryStore {
       .all(horizon) as { ts: number; sub: number; n: number }[];
     if (ahead.length > 0) {
       this.reserved = new Map(ahead.map((r) => [r.ts, r.sub]));
-      this.reservedUntil = Math.max(...ahead.map((r) => r.ts));
+      for (const r of ahead) if (r.ts > this.reservedUntil) this.reservedUntil = r.ts;
       log.warn(
         "%d history rows are stamped up to %s, beyond now + history.maxFutureSkewMs (%d ms): an older " +
           "version let an explicit future time move the clock. The live clock ignores them and steps over their stamps.",
