@@ -9,6 +9,7 @@
 import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import type { AffordanceKind, HistoryRow, InteractionRecord, JsonValue, RecordOp } from "../types";
 import { VoInputError, errorMessage } from "../errors";
+import { jsonDeeperThan, tooDeepMarker } from "../json-depth";
 import { createLogger } from "../log";
 
 const log = createLogger("store");
@@ -63,38 +64,82 @@ export interface HistoryLimits {
   defaultLimit: number;
   /** Most windows an aggregate may return. */
   maxWindows: number;
+  /** How far ahead of the clock an explicit record time may be, in milliseconds. */
+  maxFutureSkewMs: number;
+}
+
+/** What the store can say about its writes (the TD health view is built on it). */
+export interface StoreHealth {
+  state: "committing" | "failing";
+  /** Records committed since open. */
+  committed: number;
+  /** Group commits that failed since open. */
+  failedBatches: number;
+  lastError?: string;
+  /** Milliseconds since the epoch. */
+  lastErrorAt?: number;
+  lastCommitAt?: number;
+  /** When the current state began (milliseconds since the epoch). */
+  since: number;
+}
+
+/** Used sub-ms slots of one (series, ms) among explicit-time records: every used slot is in lo…hi. */
+interface SlotRange {
+  lo: number;
+  hi: number;
 }
 
 interface Batch {
   records: InteractionRecord[];
   times: number[];
   subs: number[];
+  /** Explicit-time slots taken in this batch, by series and ms (rare: created on first use). */
+  slots: Map<string, SlotRange> | undefined;
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
 }
 
 const ROWS_PER_INSERT = 16;
+/** Live records take sub-ms slots 0…LIVE_SLOTS-1, explicit-time records LIVE_SLOTS…MAX_SLOT. */
+const LIVE_SLOTS = 500_000;
+const MAX_SLOT = 999_999;
+/** Largest ms whose every slot still gives a nanosecond stamp within int64: floor((2^63-1 - 999999) / 1e6). */
+const MAX_TIME_MS = 9_223_372_036_853;
+/** Stored values nested deeper than this are returned as a marker, never parsed. */
+const READ_MAX_DEPTH = 512;
 
 export class HistoryStore {
   readonly limits: HistoryLimits;
   private batch: Batch | undefined;
   private lastTs = 0;
   private lastSub = -1;
-  private pastSub = 999_999;
-  private readonly seriesCache: Record<
-    string,
-    Map<string, Map<string, { id: number; title: string }>> | undefined
-  > = {};
+  /**
+   * Live slots (ms → highest sub) an older version stamped beyond now + skew: the live clock steps
+   * over them when it gets there, so no new stamp repeats one. Undefined when there are none.
+   */
+  private reserved: Map<number, number> | undefined;
+  private reservedUntil = 0;
+  private seriesCache: Record<string, Map<string, Map<string, { id: number; title: string }>> | undefined> =
+    {};
   private committed = 0;
   private transactions = 0;
   private closed = false;
+  private state: StoreHealth["state"] = "committing";
+  private stateSince = Date.now();
+  private failedBatches = 0;
+  private failedThisEpisode = 0;
+  private lastError: string | undefined;
+  private lastErrorAt: number | undefined;
+  private lastCommitAt: number | undefined;
+  private readonly listeners = new Set<(health: StoreHealth) => void>();
 
   private readonly insertRow: Database.Statement;
   private readonly insertRows: Database.Statement;
   private readonly insertSeries: Database.Statement;
   private readonly selectSeries: Database.Statement;
   private readonly updateSeriesTitle: Database.Statement;
+  private readonly selectSlots: Database.Statement;
   private readonly writeBatch: (batch: Batch) => void;
   private readonly stmtCache = new Map<string, Database.Statement>();
   private readonly seriesInfo = new Map<number, SeriesInfo>();
@@ -103,7 +148,13 @@ export class HistoryStore {
     private readonly db: Database.Database,
     limits: Partial<HistoryLimits> = {},
   ) {
-    this.limits = { maxLimit: 10_000, defaultLimit: 100, maxWindows: 10_000, ...limits };
+    this.limits = {
+      maxLimit: 10_000,
+      defaultLimit: 100,
+      maxWindows: 10_000,
+      maxFutureSkewMs: 300_000,
+      ...limits,
+    };
     this.insertRow = db.prepare(
       `INSERT INTO wotvo_history (series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -115,6 +166,10 @@ export class HistoryStore {
       "SELECT id, thing_title FROM wotvo_series WHERE thing_id = ? AND kind = ? AND name = ?",
     );
     this.updateSeriesTitle = db.prepare("UPDATE wotvo_series SET thing_title = ? WHERE id = ?");
+    this.selectSlots = db.prepare(
+      `SELECT MIN(ts_sub) AS lo, MAX(ts_sub) AS hi FROM wotvo_history
+       WHERE series_id = ? AND ts = ? AND ts_sub >= ${LIVE_SLOTS}`,
+    );
     // Multi-row INSERTs: one statement per ROWS_PER_INSERT records roughly doubles throughput.
     const columns = "(series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source)";
     const placeholders = (n: number) =>
@@ -138,35 +193,148 @@ export class HistoryStore {
         this.insertRow.run(one);
       }
     });
-    // Resume the stamp sequence where the file left it. Live records are stamped monotonically,
-    // so the newest stamp is among the last rows by id (back-dated script points come after it
-    // with smaller times); looking at the last 1000 rows covers that without a time index.
-    const last = db
+    this.resumeClock();
+  }
+
+  /**
+   * Resumes the live stamp sequence after the newest live stamp of the file. Only live slots
+   * count (an explicit time never moves the clock), and only up to now + skew: an older version
+   * let a future explicit time move the clock, and those stamps must not hold it in the future.
+   * One index seek per series.
+   */
+  private resumeClock(): void {
+    const horizon = Date.now() + this.limits.maxFutureSkewMs;
+    const last = this.db
       .prepare(
-        `SELECT ts, ts_sub FROM (SELECT ts, ts_sub FROM wotvo_history ORDER BY id DESC LIMIT 1000)
-         ORDER BY ts DESC, ts_sub DESC LIMIT 1`,
+        `SELECT h.ts, h.ts_sub FROM wotvo_series s JOIN wotvo_history h ON h.id = (
+           SELECT id FROM wotvo_history WHERE series_id = s.id AND ts <= ? AND ts_sub < ${LIVE_SLOTS}
+           ORDER BY ts DESC, ts_sub DESC LIMIT 1)
+         ORDER BY h.ts DESC, h.ts_sub DESC LIMIT 1`,
       )
-      .get() as { ts: number; ts_sub: number } | undefined;
+      .get(horizon) as { ts: number; ts_sub: number } | undefined;
     if (last) {
       this.lastTs = last.ts;
       this.lastSub = last.ts_sub;
+    }
+    const ahead = this.db
+      .prepare(
+        `SELECT ts, MAX(ts_sub) AS sub, COUNT(*) AS n FROM wotvo_history
+         WHERE series_id IN (SELECT id FROM wotvo_series) AND ts > ? AND ts_sub < ${LIVE_SLOTS} GROUP BY ts`,
+      )
+      .all(horizon) as { ts: number; sub: number; n: number }[];
+    if (ahead.length > 0) {
+      this.reserved = new Map(ahead.map((r) => [r.ts, r.sub]));
+      for (const r of ahead) if (r.ts > this.reservedUntil) this.reservedUntil = r.ts;
+      log.warn(
+        "%d history rows are stamped up to %s, beyond now + history.maxFutureSkewMs (%d ms): an older " +
+          "version let an explicit future time move the clock. The live clock ignores them and steps over their stamps.",
+        ahead.reduce((sum, r) => sum + r.n, 0),
+        new Date(this.reservedUntil).toISOString(),
+        this.limits.maxFutureSkewMs,
+      );
     }
   }
 
   /**
    * Queues a record for the next group commit. The promise resolves once the record is committed
-   * and rejects if the transaction failed (the record is then not stored).
+   * and rejects if the transaction failed (the record is then not stored). A record with an
+   * explicit `time` outside 0 … now + maxFutureSkewMs is refused (VoInputError) and not queued.
    */
   append(record: InteractionRecord): Promise<void> {
     if (this.closed) return Promise.reject(new Error("node-wot-vo history store is closed"));
-    let batch = this.batch;
-    if (batch === undefined) {
-      batch = this.batch = newBatch();
-      setImmediate(() => this.commit(batch!));
-    }
+    if (record.time !== undefined) return this.appendExplicit(record, record.time);
+    const batch = this.batch ?? this.openBatch();
     batch.records.push(record);
-    this.stamp(batch, record.time);
+    this.stampLive(batch);
     return batch.promise;
+  }
+
+  private openBatch(): Batch {
+    const batch = (this.batch = newBatch());
+    setImmediate(() => this.commit(batch));
+    return batch;
+  }
+
+  /** A record with its own time (a script's point): checked, and given a slot of its own (rare). */
+  private appendExplicit(record: InteractionRecord, time: number): Promise<void> {
+    let key: string;
+    let taken: { sub: number; range: SlotRange };
+    try {
+      this.checkExplicitTime(time);
+      key = `${record.kind}\u0000${record.thingId}\u0000${record.name}\u0000${time}`;
+      taken = this.nextSlot(record, time, this.batch?.slots?.get(key));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(errorMessage(err)));
+    }
+    const batch = this.batch ?? this.openBatch();
+    (batch.slots ??= new Map()).set(key, taken.range);
+    batch.records.push(record);
+    batch.times.push(time);
+    batch.subs.push(taken.sub);
+    return batch.promise;
+  }
+
+  /** Throws a VoInputError unless `time` is a whole ms from 0 to now + maxFutureSkewMs (within int64 as ns). */
+  private checkExplicitTime(time: unknown): void {
+    const skew = this.limits.maxFutureSkewMs;
+    const now = Date.now();
+    const latest = Math.min(now + skew, MAX_TIME_MS);
+    let why: string | undefined;
+    if (typeof time !== "number" || !Number.isInteger(time)) {
+      why = "it is not a whole number of milliseconds";
+    } else if (time < 0) {
+      why = "times before 1970 cannot be stored";
+    } else if (time > latest) {
+      why =
+        latest === MAX_TIME_MS
+          ? "its nanosecond timestamp would not fit in a signed 64-bit integer"
+          : `it is ${time - now} ms ahead of this machine's clock, more than history.maxFutureSkewMs (${skew} ms); ` +
+            "check the unit (milliseconds, not microseconds or nanoseconds) or raise history.maxFutureSkewMs";
+    }
+    if (why !== undefined) {
+      throw new VoInputError(
+        `an explicit record time must be an integer number of milliseconds since the epoch from 0 to ${latest} ` +
+          `(now + ${skew} ms); got ${typeof time === "number" ? String(time) : typeof time}: ${why}. Nothing was recorded.`,
+        "VO_BAD_TIME",
+      );
+    }
+  }
+
+  /**
+   * A sub-ms slot for an explicit-time record, unique for its (series, ms) for the life of the
+   * file: after the highest explicit slot stored or queued for it (below the lowest when the top
+   * is taken: an older version counted down from 999 999). The index (series_id, ts, ts_sub)
+   * makes the stored range one seek.
+   */
+  private nextSlot(
+    r: InteractionRecord,
+    time: number,
+    queued: SlotRange | undefined,
+  ): { sub: number; range: SlotRange } {
+    let used = queued;
+    if (used === undefined) {
+      const id = this.knownSeriesId(r.thingId, r.kind, r.name);
+      if (id !== undefined) {
+        const row = this.selectSlots.get(id, time) as { lo: number | null; hi: number | null };
+        if (row.lo !== null && row.hi !== null) used = { lo: row.lo, hi: row.hi };
+      }
+    }
+    if (used === undefined) return { sub: LIVE_SLOTS, range: { lo: LIVE_SLOTS, hi: LIVE_SLOTS } };
+    if (used.hi < MAX_SLOT) return { sub: used.hi + 1, range: { lo: used.lo, hi: used.hi + 1 } };
+    if (used.lo > LIVE_SLOTS) return { sub: used.lo - 1, range: { lo: used.lo - 1, hi: used.hi } };
+    throw new VoInputError(
+      `'${r.name}' of '${r.thingId}' already has ${MAX_SLOT - LIVE_SLOTS + 1} records at ${time} ms, ` +
+        "the most one millisecond of one series can hold; spread the times over more milliseconds",
+      "VO_BAD_TIME",
+    );
+  }
+
+  /** The series id if the series exists (cache, then file), without creating it. */
+  private knownSeriesId(thingId: string, kind: AffordanceKind, name: string): number | undefined {
+    const cached = this.seriesCache[kind]?.get(thingId)?.get(name);
+    if (cached !== undefined) return cached.id;
+    const row = this.selectSeries.get(thingId, kind, name) as { id: number } | undefined;
+    return row?.id;
   }
 
   /** Commits whatever is queued, now, synchronously (shutdown, tests). */
@@ -194,29 +362,60 @@ export class HistoryStore {
     this.closed = true;
   }
 
+  /** Records committed since this store was opened, failures, and whether writes succeed now. */
+  health(): StoreHealth {
+    const h: StoreHealth = {
+      state: this.state,
+      committed: this.committed,
+      failedBatches: this.failedBatches,
+      since: this.stateSince,
+    };
+    if (this.lastError !== undefined) h.lastError = this.lastError;
+    if (this.lastErrorAt !== undefined) h.lastErrorAt = this.lastErrorAt;
+    if (this.lastCommitAt !== undefined) h.lastCommitAt = this.lastCommitAt;
+    return h;
+  }
+
+  /** Calls `listener` on each change of state (failing ↔ committing). Returns the unsubscribe. */
+  onStateChange(listener: (health: StoreHealth) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
   /**
-   * Unique, monotonic (ms, sub-ms) stamps across the whole file, so ns timestamps never collide.
-   * A record given an explicit time earlier than the clock (a back-dated script point) keeps its
-   * millisecond and takes a sub-ms slot counted down from 999 999, far from the slots live
-   * records use (0, 1, 2… within a millisecond).
+   * Unique, monotonic (ms, sub-ms) stamps for live records across the whole file, so ns
+   * timestamps never collide: slots 0…499 999 of each millisecond. Explicit-time records never
+   * touch this clock (see nextSlot).
    */
-  private stamp(batch: Batch, time: number | undefined): void {
-    const now = time ?? Date.now();
-    if (time !== undefined && time < this.lastTs) {
-      batch.times.push(time);
-      batch.subs.push(this.pastSub);
-      this.pastSub = this.pastSub <= 500_000 ? 999_999 : this.pastSub - 1;
-      return;
-    }
+  private stampLive(batch: Batch): void {
+    const now = Date.now();
     if (now > this.lastTs) {
       this.lastTs = now;
       this.lastSub = 0;
-    } else if (++this.lastSub > 499_999) {
+      if (this.reserved !== undefined) this.stepOverReserved();
+    } else if (++this.lastSub >= LIVE_SLOTS) {
       this.lastTs += 1;
       this.lastSub = 0;
+      if (this.reserved !== undefined) this.stepOverReserved();
     }
     batch.times.push(this.lastTs);
     batch.subs.push(this.lastSub);
+  }
+
+  /** On entering a new millisecond: skip the live slots an older version used there. */
+  private stepOverReserved(): void {
+    const reserved = this.reserved!;
+    for (let used = reserved.get(this.lastTs); used !== undefined; used = reserved.get(this.lastTs)) {
+      if (used + 1 < LIVE_SLOTS) {
+        this.lastSub = used + 1;
+        break;
+      }
+      this.lastTs += 1;
+      this.lastSub = 0;
+    }
+    if (this.lastTs > this.reservedUntil) this.reserved = undefined;
   }
 
   private commit(batch: Batch): void {
@@ -224,12 +423,67 @@ export class HistoryStore {
     this.batch = undefined;
     try {
       this.writeBatch(batch);
-      this.committed += batch.records.length;
-      this.transactions += 1;
-      batch.resolve();
     } catch (err) {
-      log.error("could not commit %d records: %s", batch.records.length, errorMessage(err));
-      batch.reject(err instanceof Error ? err : new Error(errorMessage(err)));
+      this.failed(batch, err);
+      return;
+    }
+    const now = Date.now();
+    this.committed += batch.records.length;
+    this.transactions += 1;
+    this.lastCommitAt = now;
+    if (this.state === "failing") {
+      log.warn(
+        "recording resumed: %d records committed after %d failed group commits since %s",
+        batch.records.length,
+        this.failedThisEpisode,
+        new Date(this.stateSince).toISOString(),
+      );
+      this.failedThisEpisode = 0;
+      this.changeState("committing", now);
+    }
+    batch.resolve();
+  }
+
+  private failed(batch: Batch, err: unknown): void {
+    // Series inserted by the rolled-back transaction are gone, and SQLite hands their ids out
+    // again: forget every cached id (and title) rather than attribute later records to another series.
+    this.seriesCache = {};
+    this.seriesInfo.clear();
+    const now = Date.now();
+    const message = errorMessage(err);
+    this.failedBatches += 1;
+    this.failedThisEpisode += 1;
+    this.lastError = message;
+    this.lastErrorAt = now;
+    if (this.state === "committing") {
+      // Once per episode: under a full disk every request fails, and the log must not fill too.
+      log.error(
+        "could not commit %d records: %s. Interactions are answered with an error and not recorded " +
+          "until the file can be written again (see health(); a line is logged when recording resumes)",
+        batch.records.length,
+        message,
+      );
+      this.changeState("failing", now);
+    } else {
+      log.debug("could not commit %d records: %s", batch.records.length, message);
+    }
+    batch.reject(err instanceof Error ? err : new Error(message));
+  }
+
+  private changeState(state: StoreHealth["state"], at: number): void {
+    this.state = state;
+    this.stateSince = at;
+    if (this.listeners.size === 0) return;
+    const health = this.health();
+    for (const listener of [...this.listeners]) {
+      try {
+        const result: unknown = listener(health);
+        if (result instanceof Promise) {
+          result.catch((err) => log.error("a store health listener failed: %s", errorMessage(err)));
+        }
+      } catch (err) {
+        log.error("a store health listener failed: %s", errorMessage(err));
+      }
     }
   }
 
@@ -342,7 +596,11 @@ export class HistoryStore {
       throw new VoInputError("an aggregate needs one affordance: give the thing, the kind and the name");
     }
     const id = series[0].id;
-    const num = `CASE WHEN json_type(h.value, ?) IN ('integer', 'real') THEN json_extract(h.value, ?) END`;
+    // SQLite's JSON functions fail the whole statement ("malformed JSON") on text they cannot
+    // parse, e.g. a value nested deeper than 1,000 stored before the depth cap: such a row counts,
+    // as a non-numeric one.
+    const value = "CASE WHEN json_valid(h.value) THEN h.value END";
+    const num = `CASE WHEN json_type(${value}, ?) IN ('integer', 'real') THEN json_extract(${value}, ?) END`;
     const stats = this.statement(
       `SELECT h.ts / CAST(? AS INTEGER) AS w, COUNT(*) AS count, MIN(${num}) AS min, MAX(${num}) AS max, AVG(${num}) AS mean
        FROM wotvo_history h WHERE h.series_id = ? AND h.ok = 1 AND h.ts >= ? AND h.ts <= ? GROUP BY w ORDER BY w`,
@@ -356,12 +614,20 @@ export class HistoryStore {
     // SQLite returns the bare column of the row holding MIN()/MAX() when it is the only aggregate.
     const edge = (fn: "MIN" | "MAX") =>
       this.statement(
-        `SELECT h.ts / CAST(? AS INTEGER) AS w, ${fn}(h.ts * 1000000 + h.ts_sub) AS k, json_extract(h.value, ?) AS v,
-           json_type(h.value, ?) AS t
+        `SELECT h.ts / CAST(? AS INTEGER) AS w, ${fn}(h.ts * 1000000 + h.ts_sub) AS k, json_extract(${value}, ?) AS v,
+           json_type(${value}, ?) AS t, CASE WHEN json_valid(h.value) THEN NULL ELSE h.value END AS raw
          FROM wotvo_history h WHERE h.series_id = ? AND h.ok = 1 AND h.ts >= ? AND h.ts <= ? GROUP BY w`,
-      ).all(q.windowMs, path, path, id, from, to) as { w: number; v: unknown; t: string | null }[];
-    const firsts = new Map(edge("MIN").map((r) => [r.w, fromJsonExtract(r.v, r.t)]));
-    const lasts = new Map(edge("MAX").map((r) => [r.w, fromJsonExtract(r.v, r.t)]));
+      ).all(q.windowMs, path, path, id, from, to) as {
+        w: number;
+        v: unknown;
+        t: string | null;
+        raw: string | null;
+      }[];
+    // A value SQLite cannot read is returned as read() returns it (marker or text), or as null for a field.
+    const edgeValue = (r: { v: unknown; t: string | null; raw: string | null }): JsonValue =>
+      r.raw === null ? fromJsonExtract(r.v, r.t) : path === "$" ? (parseJson(r.raw) ?? null) : null;
+    const firsts = new Map(edge("MIN").map((r) => [r.w, edgeValue(r)]));
+    const lasts = new Map(edge("MAX").map((r) => [r.w, edgeValue(r)]));
     return stats.map((s) => ({
       start: s.w * q.windowMs,
       end: (s.w + 1) * q.windowMs,
@@ -456,7 +722,7 @@ function newBatch(): Batch {
   });
   // A batch nobody awaits (emitEvent) must not become an unhandled rejection; the error is logged.
   promise.catch(() => undefined);
-  return { records: [], times: [], subs: [], promise, resolve, reject };
+  return { records: [], times: [], subs: [], slots: undefined, promise, resolve, reject };
 }
 
 function parseJson(text: string | null): JsonValue | undefined {
@@ -464,6 +730,10 @@ function parseJson(text: string | null): JsonValue | undefined {
   // Numbers are the common case: skip the JSON parser for them.
   const n = Number(text);
   if (text !== "" && !Number.isNaN(n) && text.trim() === text) return n;
+  // A row stored before the depth cap existed: described, never parsed (nor later stringified).
+  if (jsonDeeperThan(text, READ_MAX_DEPTH)) {
+    return JSON.parse(tooDeepMarker(READ_MAX_DEPTH, Buffer.byteLength(text))) as JsonValue;
+  }
   try {
     return JSON.parse(text) as JsonValue;
   } catch {
@@ -473,7 +743,7 @@ function parseJson(text: string | null): JsonValue | undefined {
 
 /** json_extract returns SQL scalars, and JSON text for objects and arrays. */
 function fromJsonExtract(v: unknown, type: string | null): JsonValue {
-  if (type === "object" || type === "array") return JSON.parse(v as string) as JsonValue;
+  if (type === "object" || type === "array") return parseJson(v as string) ?? null;
   if (type === "true") return true;
   if (type === "false") return false;
   return (v ?? null) as JsonValue;

@@ -85,4 +85,33 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (bucket, measurement, field)
   );
   `,
+  // 3: history ids grow for the life of the file (AUTOINCREMENT), so the outbox cursor never
+  // points at a reused id even after the table was emptied. Rebuild keeps every row, id and index;
+  // the sequence starts above the shipper's cursor too, in case the table was emptied before.
+  `
+  CREATE TABLE wotvo_history_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    series_id INTEGER NOT NULL, -- wotvo_series.id; no REFERENCES: a lookup per insert for ids the store itself assigns
+    ts INTEGER NOT NULL,
+    ts_sub INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    value TEXT,
+    output TEXT,
+    error TEXT,
+    duration_ms REAL,
+    source TEXT NOT NULL
+  );
+  INSERT INTO wotvo_history_v3 (id, series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source)
+    SELECT id, series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source
+    FROM wotvo_history ORDER BY id;
+  DROP TABLE wotvo_history;
+  ALTER TABLE wotvo_history_v3 RENAME TO wotvo_history;
+  CREATE INDEX wotvo_history_series_time ON wotvo_history (series_id, ts, ts_sub);
+  DELETE FROM sqlite_sequence WHERE name IN ('wotvo_history', 'wotvo_history_v3');
+  INSERT INTO sqlite_sequence (name, seq) VALUES ('wotvo_history', MAX(
+    COALESCE((SELECT MAX(id) FROM wotvo_history), 0),
+    COALESCE((SELECT CAST(value AS INTEGER) FROM wotvo_meta WHERE key = 'influx.cursor'), 0)
+  ));
+  `,
 ];

@@ -27,7 +27,8 @@ export interface RetentionResult {
 export class Retention {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RetentionResult> | undefined;
-  private readonly firstAtOrAfter: Database.Statement;
+  private readonly seriesIds: Database.Statement;
+  private readonly deleteOlder: Database.Statement;
   private readonly deleteUpTo: Database.Statement;
   private readonly maxId: Database.Statement;
 
@@ -40,7 +41,17 @@ export class Retention {
     private readonly options: RetentionOptions,
     private readonly protectAfter: () => number | undefined = () => undefined,
   ) {
-    this.firstAtOrAfter = db.prepare("SELECT id, ts FROM wotvo_history WHERE id >= ? ORDER BY id LIMIT 1");
+    this.seriesIds = db.prepare("SELECT id FROM wotvo_series ORDER BY id").pluck();
+    // Oldest first through the index (series_id, ts, ts_sub); RETURNING gives the chunk's newest
+    // ts, where the next chunk starts, so protected rows below it are not scanned again.
+    this.deleteOlder = db
+      .prepare(
+        `DELETE FROM wotvo_history WHERE id IN (
+           SELECT id FROM wotvo_history WHERE series_id = ? AND ts >= ? AND ts < ? AND id <= ?
+           ORDER BY ts, ts_sub LIMIT ?)
+         RETURNING ts`,
+      )
+      .pluck();
     this.deleteUpTo = db.prepare(
       "DELETE FROM wotvo_history WHERE id IN (SELECT id FROM wotvo_history WHERE id <= ? ORDER BY id LIMIT ?)",
     );
@@ -73,13 +84,7 @@ export class Retention {
     const ceiling = this.protectAfter() ?? Number.MAX_SAFE_INTEGER;
     try {
       if (this.options.maxAgeMs > 0) {
-        const cutoff = now - this.options.maxAgeMs;
-        const upTo = Math.min(this.lastIdBefore(cutoff), ceiling);
-        if (upTo > 0) {
-          result.deletedByAge = await this.chunked(
-            () => this.deleteUpTo.run(upTo, this.options.chunkRows).changes,
-          );
-        }
+        result.deletedByAge = await this.deleteByAge(now - this.options.maxAgeMs, ceiling);
       }
       if (this.options.maxRows > 0) {
         // ids only grow, so deleting every id <= max - maxRows leaves at most maxRows rows.
@@ -105,22 +110,24 @@ export class Retention {
   }
 
   /**
-   * Largest id whose record is older than `cutoff`, by binary search over ids: ids and times grow
-   * together (the store stamps records monotonically), so no index on time is needed. Records a
-   * script back-dated with an explicit time are purged with their neighbours by id.
+   * Deletes the rows older than `cutoff` (and not above `ceiling`), series by series through the
+   * index: times do not grow with ids (a script may back-date a point), so no id range stands for
+   * an age. One chunk per transaction, a turn of the event loop after each.
    */
-  private lastIdBefore(cutoff: number): number {
-    const first = this.firstAtOrAfter.get(0) as { id: number; ts: number } | undefined;
-    if (first === undefined || first.ts >= cutoff) return 0;
-    let lo = first.id; // ts < cutoff
-    let hi = (this.maxId.get() as { m: number }).m + 1; // treated as ts >= cutoff
-    while (hi - lo > 1) {
-      const mid = Math.floor((lo + hi) / 2);
-      const row = this.firstAtOrAfter.get(mid) as { id: number; ts: number } | undefined;
-      if (row === undefined || row.id >= hi || row.ts >= cutoff) hi = mid;
-      else lo = row.id;
+  private async deleteByAge(cutoff: number, ceiling: number): Promise<number> {
+    let total = 0;
+    for (const series of this.seriesIds.all() as number[]) {
+      let from = 0;
+      for (;;) {
+        const times = this.deleteOlder.all(series, from, cutoff, ceiling, this.options.chunkRows) as number[];
+        total += times.length;
+        if (times.length > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (times.length < this.options.chunkRows) break;
+        // Rows still below this ts are protected ones; equal ts may hold more to delete.
+        for (const ts of times) if (ts > from) from = ts;
+      }
     }
-    return lo;
+    return total;
   }
 
   private async chunked(deleteChunk: () => number): Promise<number> {
