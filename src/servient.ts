@@ -6,13 +6,13 @@
 import path from "node:path";
 import type { ExposedThing, Servient } from "@node-wot/core";
 import { resolveOptions, type VoOptions, type VoOptionsInput } from "./config";
-import { openDatabase, type SqliteDatabase } from "./store/database";
+import { movedAsideOf, openDatabase, type SqliteDatabase } from "./store/database";
 import { HistoryStore } from "./store/history";
 import { Retention } from "./store/retention";
 import { SqliteDb } from "./store/sqlite-db";
 import { InfluxDb } from "./influx/influxdb";
 import { Recorder } from "./recorder/recorder";
-import { installTdAffordances } from "./td";
+import { HealthMonitor, installTdAffordances } from "./td";
 import { startVoRuntime, type VoRuntime } from "./vo";
 import { VoError, errorMessage } from "./errors";
 import { createLogger } from "./log";
@@ -48,6 +48,8 @@ export class VoPlugin {
   readonly influxdb: InfluxDb;
   readonly recorder: Recorder;
   readonly retention: Retention;
+  /** The health view and its change events (voHealth / voHealthChanged on every TD). */
+  readonly health: HealthMonitor;
   private runtime: VoRuntime | undefined;
   private closed = false;
 
@@ -63,6 +65,13 @@ export class VoPlugin {
     this.influxdb.useThings((id) => servient.getThing(id));
     this.recorder = new Recorder(this.history, options.recorder);
     this.retention = new Retention(database, options.history.retention, () => this.influxdb.shippedUpTo());
+    this.health = new HealthMonitor({
+      recorder: () => this.history.health(),
+      pending: () => this.history.pendingCount,
+      shipping: () => this.influxdb.status(),
+      movedAside: () => movedAsideOf(database),
+      onRecorderChange: (listener) => this.history.onStateChange(() => listener()),
+    });
   }
 
   /** The SQLite file in use. */
@@ -109,6 +118,7 @@ export class VoPlugin {
 
   async started(wot: typeof WoT): Promise<void> {
     this.retention.start();
+    this.health.start();
     await this.influxdb.start();
     this.runtime = await startVoRuntime(this, wot);
   }
@@ -121,6 +131,7 @@ export class VoPlugin {
       ?.stop()
       .catch((err) => log.error("stopping the VO runtime failed: %s", errorMessage(err)));
     this.retention.stop();
+    this.health.stop();
     this.history.flush();
     await this.influxdb
       .stop()

@@ -24,9 +24,11 @@ import {
   type HistoryParams,
 } from "./history";
 import { setVoStateHandlers, voStateAffordances } from "./vo-state";
+import { healthAffordances } from "./health";
 
 export { currentRequest, installHttpContext, isLoopback, statusOf, guarded, reject } from "./http-context";
 export * from "./vo-state";
+export { HealthMonitor, VO_HEALTH, VO_HEALTH_CHANGED, healthView, type HealthHost } from "./health";
 export { HISTORY, HISTORY_AGGREGATE, QUERY_HISTORY, recordedNames } from "./history";
 
 const log = createLogger("td");
@@ -79,6 +81,10 @@ export function installTdAffordances(plugin: VoPlugin, thing: ExposedThing): voi
     add("actions", defs.actions);
     add("events", defs.events);
     setVoStateHandlers(thing, plugin.sqliteDb, plugin.options, plugin.servient);
+    const health = healthAffordances();
+    add("properties", health.properties);
+    add("events", health.events);
+    plugin.health.attach(thing);
   }
   addContext(thing);
 
