@@ -43,7 +43,7 @@ test("a thing without an id keeps its history across a launcher restart (read ba
   const data = tempDir();
   const first = launch(data);
   let td = await tdOf(first.out);
-  assert.equal(td.id, "urn:node-wot-vo:Demo%20Thermostat", "the demo gets an id derived from its title");
+  assert.equal(td.id, "urn:node-wot-vo:demo-thermostat", "the demo gets an id derived from its title");
   const put = (v) =>
     fetch(td.properties.targetTemperature.forms[0].href, {
       method: "PUT",
@@ -57,7 +57,7 @@ test("a thing without an id keeps its history across a launcher restart (read ba
   const second = launch(data);
   try {
     td = await tdOf(second.out);
-    assert.equal(td.id, "urn:node-wot-vo:Demo%20Thermostat", "the same id after the restart");
+    assert.equal(td.id, "urn:node-wot-vo:demo-thermostat", "the same id after the restart");
     const res = await fetch(historyUrl(td, { name: "targetTemperature", order: "asc" }));
     assert.equal(res.status, 200);
     const rows = await res.json();
@@ -111,10 +111,10 @@ test("history recorded under earlier random ids is adopted by the derived id; ex
     const second = await exposeThing(vo.wot, { title: "Lamp", ...schema }, (t) =>
       t.setPropertyReadHandler("level", async () => 0),
     );
-    assert.equal(lamp.getThingDescription().id, "urn:node-wot-vo:Lamp");
+    assert.equal(lamp.getThingDescription().id, "urn:node-wot-vo:lamp");
     assert.equal(
       second.getThingDescription().id,
-      "urn:node-wot-vo:Lamp:2",
+      "urn:node-wot-vo:lamp:2",
       "a second thing of the same title",
     );
     assert.equal(fixed.getThingDescription().id, "urn:example:fixed");

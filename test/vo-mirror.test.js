@@ -74,7 +74,12 @@ test("the mirror forwards, records, survives a device outage and recovers", asyn
   );
   assert.equal(td.properties.mirrorStatus["vo:plugin"], true);
   assert.equal(td.properties.setPoint.maximum, 30, "the device's schema is kept");
-  assert.deepEqual(Object.keys(td.events), ["setpointChanged", "voConnection", "deviceConnection"]);
+  assert.deepEqual(Object.keys(td.events), [
+    "setpointChanged",
+    "voConnection",
+    "deviceConnection",
+    "voHealthChanged",
+  ]);
   assert.equal(td.events.deviceConnection["vo:plugin"], true);
   assert.deepEqual(await json(`${base}/properties/deviceIp`), { address: `127.0.0.1:${port}` });
 
