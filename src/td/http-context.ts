@@ -12,7 +12,11 @@
  * message as reason phrase (node-wot's consumer reports it as "Client error: <reason>") and body.
  *
  * The wrapper also answers 400 to query strings with malformed percent-encoding, which would make
- * node-wot's `Helpers.parseUrlParameters` throw outside any try (an unhandled rejection).
+ * node-wot's `Helpers.parseUrlParameters` throw outside any try (an unhandled rejection); 404 to
+ * affordance names that are only inherited keys (`constructor`, `__proto__`), which node-wot takes
+ * for affordances of every thing; and 413 to a PUT/POST whose Content-Length is above
+ * `recorder.maxBodyBytes`. A chunked write (no length) cannot be judged up front: it gets the
+ * status patch, and a body whose reading stopped at the limit (`refusedBody`) answers 413.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type http from "node:http";
