@@ -25,7 +25,7 @@ const TEXT = {
   "recorder.maxDepth":
     'A value nested deeper than this (arrays and objects) is stored as `{"$tooDeep":true,"maxDepth":n,"bytes":n}`, so no stored value can overflow a reader\'s stack or SQLite\'s JSON functions (which stop at depth 1,000).',
   "recorder.maxBodyBytes":
-    "Request bodies larger than this are refused with 413 (the body is not read past the limit); the refused write is recorded with `ok: false`.",
+    "Request bodies larger than this are refused with 413: a declared `Content-Length` before any byte is read (not recorded), a chunked body when it passes the limit (reading stops; a recorded affordance's write is recorded with `ok: false`).",
   history: "Local history queries and retention.",
   "history.defaultLimit": "Rows a history query returns when it gives no `limit`.",
   "history.maxLimit": "Largest `limit` a history query may ask for (queries above it get a clear error).",

@@ -4,9 +4,10 @@
  * JSON text for the history without parsing what is already JSON twice.
  */
 import { Readable } from "node:stream";
-import { Content, ContentSerdes, ProtocolHelpers } from "@node-wot/core";
+import { Content, ContentSerdes } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
 import { jsonDeeperThan, tooDeepMarker } from "../json-depth";
+import { VoInputError } from "../errors";
 
 type DataSchema = WoT.DataSchema;
 
@@ -37,10 +38,79 @@ export class BufferedContent {
   }
 }
 
-/** Reads a Content's bytes (its stream is consumed; use a BufferedContent afterwards). */
-export function readContent(content: Content | BufferedContent): Promise<Buffer> {
+/** A request body that grew past `recorder.maxBodyBytes`; answered with 413. */
+export class BodyTooLargeError extends VoInputError {
+  constructor(
+    /** Bytes read before reading stopped (more than the limit; the body may be larger still). */
+    readonly bytesRead: number,
+    readonly maxBodyBytes: number,
+  ) {
+    super(
+      `request body larger than ${maxBodyBytes} bytes (the limit, recorder.maxBodyBytes): ` +
+        "send a smaller body, or raise the option recorder.maxBodyBytes",
+      "VO_TOO_LARGE",
+    );
+    this.name = "BodyTooLargeError";
+  }
+}
+
+/** Streams whose reading stopped at the limit, so the HTTP layer can answer 413 instead of 500. */
+const refused = new WeakMap<object, BodyTooLargeError>();
+
+/** Why reading `stream` was stopped at the body limit, if it was. */
+export function refusedBody(stream: object): BodyTooLargeError | undefined {
+  return refused.get(stream);
+}
+
+/**
+ * Reads a Content's bytes (its stream is consumed; use a BufferedContent afterwards), at most
+ * `maxBytes` of them: past that, reading stops (the stream is paused, not destroyed, so the
+ * response can still be written on its socket) and the promise rejects with BodyTooLargeError.
+ */
+export function readContent(content: Content | BufferedContent, maxBytes = Infinity): Promise<Buffer> {
   if (content instanceof BufferedContent) return Promise.resolve(content.bytes);
-  return ProtocolHelpers.readStreamFully(content.body);
+  const stream = content.body;
+  if (stream === undefined || stream === null) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      stream.removeListener("data", onData);
+      stream.removeListener("end", onEnd);
+      stream.removeListener("error", onError);
+    };
+    const onData = (chunk: unknown) => {
+      const bytes = toBuffer(chunk);
+      size += bytes.length;
+      if (size > maxBytes) {
+        stop();
+        stream.pause();
+        const err = new BodyTooLargeError(size, maxBytes);
+        refused.set(stream, err);
+        reject(err);
+        return;
+      }
+      chunks.push(bytes);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: unknown) => {
+      stop();
+      reject(err);
+    };
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("error", onError);
+  });
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === "string") return Buffer.from(chunk);
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(chunk as number[]);
 }
 
 /** Placeholder stored instead of a payload that cannot or should not be kept whole. */

@@ -19,13 +19,23 @@ import type { HistoryStore } from "../store/history";
 import type { AffordanceKind, InteractionRecord } from "../types";
 import { errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { BufferedContent, bytesToJson, readContent, valueToJson, type ValueLimits } from "./content";
+import {
+  BodyTooLargeError,
+  BufferedContent,
+  bytesToJson,
+  placeholder,
+  readContent,
+  valueToJson,
+  type ValueLimits,
+} from "./content";
 import { RecordFilter, type FilterOptions } from "./filter";
 
 const log = createLogger("recorder");
 
 export interface RecorderOptions extends FilterOptions, ValueLimits {
   enabled: boolean;
+  /** A request body is read up to this many bytes; past that the interaction is refused (413). */
+  maxBodyBytes: number;
 }
 
 type InteractionOptions = WoT.InteractionOptions & { formIndex: number };
@@ -154,14 +164,26 @@ export class Recorder {
     call: (content: Content) => Promise<T>,
     outputSchema?: WoT.DataSchema,
   ): Promise<T> {
-    const bytes = await readContent(input);
+    const source = sourceOf(thing, kind, name, options);
+    let bytes: Buffer;
+    try {
+      bytes = await readContent(input, this.options.maxBodyBytes);
+    } catch (err) {
+      // Refused before node-wot saw it: recorded as a failed interaction, without the body.
+      if (!(err instanceof BodyTooLargeError)) throw err;
+      const refused = this.record(thing, kind, name, op, source, tooLarge(input.type, err));
+      refused.ok = false;
+      refused.error = err.message;
+      await this.commit(refused, false);
+      throw err;
+    }
     const content = new BufferedContent(input.type, bytes) as unknown as Content;
     const record = this.record(
       thing,
       kind,
       name,
       op,
-      sourceOf(thing, kind, name, options),
+      source,
       bytesToJson(input.type, bytes, schema, this.options),
     );
     const started = kind === "action" ? performance.now() : 0;
@@ -254,6 +276,16 @@ function affordanceOf(thing: ExposedThing, kind: AffordanceKind, name: string): 
   const map = (kind === "property" ? thing.properties : kind === "action" ? thing.actions : thing.events) as
     Record<string, Affordance> | undefined;
   return map?.[name];
+}
+
+/** Stored instead of a body refused at the limit: what is known of it (it was not read whole). */
+function tooLarge(type: string, err: BodyTooLargeError): string {
+  return placeholder({
+    $truncated: true,
+    bytes: err.bytesRead,
+    maxBodyBytes: err.maxBodyBytes,
+    contentType: type,
+  });
 }
 
 /** The binding scheme of the form the request came through (`http`, `coap`, …). */

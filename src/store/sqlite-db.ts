@@ -302,6 +302,10 @@ export class SqliteDb {
 /**
  * Validates an IPv4 / IPv6 address with an optional port (`10.0.0.2`, `10.0.0.2:8080`, `::1`,
  * `[::1]:8080`) and returns its canonical text. Throws VoInputError otherwise.
+ *
+ * IPv6 may carry a zone id (`fe80::1%eth0`, `[fe80::1%eth0]:8080`); `%25` before the zone is
+ * RFC 6874's URI spelling of `%` and means the same. The address part is canonicalised, the zone
+ * kept as written (interface names are case-sensitive): `FE80::0:1%25eth0` → `fe80::1%eth0`.
  */
 export function normaliseAddress(address: unknown): string {
   if (typeof address !== "string")
@@ -324,14 +328,39 @@ export function normaliseAddress(address: unknown): string {
     const n = Number(port);
     if (!Number.isInteger(n) || n < 1 || n > 65535 || String(n) !== port) throw invalidAddress(address);
   }
-  const canonicalHost = net.isIPv6(host) ? new URL(`http://[${host}]`).hostname.slice(1, -1) : host;
+  const canonicalHost = net.isIPv6(host) ? canonicalIPv6(host, address) : host;
   if (port === undefined) return canonicalHost;
   return net.isIPv6(canonicalHost) ? `[${canonicalHost}]:${port}` : `${canonicalHost}:${port}`;
 }
 
+/** A zone id: an interface name or index (no `%`, `/`, brackets, spaces or control characters). */
+const ZONE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function canonicalIPv6(host: string, address: string): string {
+  const percent = host.indexOf("%");
+  // WHATWG URL refuses zone ids ("Invalid URL"): canonicalise the address part alone.
+  const canonical = (ip: string) => new URL(`http://[${ip}]`).hostname.slice(1, -1);
+  if (percent < 0) return canonical(host);
+  let zone = host.slice(percent + 1);
+  if (zone.startsWith("25") && zone.length > 2) zone = zone.slice(2);
+  const ip = host.slice(0, percent);
+  if (!ZONE.test(zone) || !net.isIPv6(ip)) {
+    throw new VoInputError(
+      `${JSON.stringify(clip(address))} has an invalid IPv6 zone id; expected e.g. fe80::1%eth0 or [fe80::1%eth0]:8080 ` +
+        "(an interface name or index of letters, digits, '_', '.' and '-')",
+      "VO_BAD_ADDRESS",
+    );
+  }
+  return `${canonical(ip)}%${zone}`;
+}
+
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 function invalidAddress(address: string): VoInputError {
   return new VoInputError(
-    `'${address}' is not an IP address; expected IPv4 or IPv6 with an optional port, ` +
+    `${JSON.stringify(clip(address))} is not an IP address; expected IPv4 or IPv6 with an optional port, ` +
       "e.g. 192.168.1.20, 192.168.1.20:8080, fd00::2 or [fd00::2]:8080",
     "VO_BAD_ADDRESS",
   );

@@ -16,6 +16,8 @@ import type { HistoryStore, AggregateWindow } from "../store/history";
 import type { AffordanceKind, HistoryRow, JsonValue } from "../types";
 import { VoInputError } from "../errors";
 import { PLUGIN_ANNOTATION, RecordFilter } from "../recorder/filter";
+import { jsonDeeperThan } from "../json-depth";
+import { rawQueryValue } from "./http-context";
 
 export const HISTORY = "history";
 export const HISTORY_AGGREGATE = "historyAggregate";
@@ -194,6 +196,16 @@ function affordances(thing: ExposedThing, kind: AffordanceKind): Record<string, 
   return (map ?? {}) as Record<string, Record<string, unknown>>;
 }
 
+/** The thing's affordance of that kind and name: own keys only (`constructor` is no affordance). */
+function affordance(
+  thing: ExposedThing,
+  kind: AffordanceKind,
+  name: string,
+): Record<string, unknown> | undefined {
+  const map = affordances(thing, kind);
+  return Object.hasOwn(map, name) ? map[name] : undefined;
+}
+
 /** Keeps the `name` enums of the history affordances in step with the thing's affordances. */
 export function refreshNameEnums(thing: ExposedThing): void {
   const names = recordedNames(thing);
@@ -231,7 +243,13 @@ export class HistoryQueries {
     return rows.map(toRow);
   }
 
+  /**
+   * Windows of one affordance. A read without any variable is no query: it answers `[]`, because
+   * reading "all properties" (`GET /<thing>/properties`, node-wot's `readAllProperties()`, which
+   * reads each property without variables) must not fail on this one property.
+   */
   windows(thing: ExposedThing, p: HistoryParams): Record<string, JsonValue>[] {
+    if (Object.values(p).every((v) => v === undefined)) return [];
     const { name, kind } = this.target(thing, p);
     if (name === undefined) throw new VoInputError("an aggregate needs 'name': the affordance to aggregate");
     const windowMs = integer(p.window, "window");
@@ -240,9 +258,9 @@ export class HistoryQueries {
     const from = time(p.from, "from");
     if (from === undefined)
       throw new VoInputError("an aggregate needs 'from' (milliseconds since the epoch)");
-    const field = p.field === undefined || p.field === "" ? undefined : text(p.field, "field");
+    const field = p.field === undefined || p.field === "" ? undefined : text(p.field, "field", MAX_FIELD);
     const aggregate = choice(p.aggregate, "aggregate", AGGREGATES);
-    const kinds = kind ? [kind] : KINDS.filter((k) => affordances(thing, k)[name] !== undefined);
+    const kinds = kind ? [kind] : KINDS.filter((k) => affordance(thing, k, name) !== undefined);
     if (kinds.length > 1)
       throw new VoInputError(
         `'${name}' is a ${kinds.join(" and a ")} of '${thing.title}': give 'kind' to say which to aggregate`,
@@ -272,7 +290,7 @@ export class HistoryQueries {
     const name = text(p.name, "name");
     const kinds = kind ? [kind] : KINDS;
     const found = kinds.filter((k) => {
-      const a = affordances(thing, k)[name];
+      const a = affordance(thing, k, name);
       return a !== undefined && a[PLUGIN_ANNOTATION] !== true;
     });
     if (found.length === 0) {
@@ -282,7 +300,7 @@ export class HistoryQueries {
           `known names: ${known.length ? known.join(", ") : "(none)"}`,
       );
     }
-    if (!found.some((k) => this.filter.accepts(thing as never, k, name, affordances(thing, k)[name]))) {
+    if (!found.some((k) => this.filter.accepts(thing as never, k, name, affordance(thing, k, name)))) {
       throw new VoInputError(
         `'${name}' of '${thing.title}' is not recorded (excluded by the recorder configuration or a "vo:record": false annotation)`,
       );
@@ -336,7 +354,7 @@ function time(v: unknown, key: string): number | undefined {
   }
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
   throw new VoInputError(
-    `'${key}' must be milliseconds since the epoch (a non-negative integer)${typeof v === "string" ? " or an ISO 8601 date" : ""}, got ${show(v)}`,
+    `'${key}' must be milliseconds since the epoch (a non-negative integer)${typeof v === "string" ? " or an ISO 8601 date" : ""}, got ${sent(v, key)}`,
   );
 }
 
@@ -344,11 +362,16 @@ function integer(v: unknown, key: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
   if (typeof n === "number" && Number.isSafeInteger(n) && n >= 1) return n;
-  throw new VoInputError(`'${key}' must be a positive integer, got ${show(v)}`);
+  throw new VoInputError(`'${key}' must be a positive integer, got ${sent(v, key)}`);
 }
 
-function text(v: unknown, key: string): string {
+/** Longest `field` path taken (a dotted path of names is short; the error would echo it whole). */
+const MAX_FIELD = 200;
+
+function text(v: unknown, key: string, maxLength = Infinity): string {
   if (typeof v !== "string") throw new VoInputError(`'${key}' must be a string, got ${show(v)}`);
+  if (v.length > maxLength)
+    throw new VoInputError(`'${key}' must be at most ${maxLength} characters, got ${v.length}`);
   return v;
 }
 
@@ -358,9 +381,50 @@ function choice<T extends string>(v: unknown, key: string, allowed: readonly T[]
   throw new VoInputError(`'${key}' must be one of ${allowed.join(", ")}, got ${show(v)}`);
 }
 
-function show(v: unknown): string {
-  const s = typeof v === "number" ? String(v) : JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + "..." : s;
+/**
+ * What the client sent for `key`: node-wot casts integer uriVariables with `+value` (so "abc"
+ * arrives as NaN, "" as 0), and the request URL still has the text.
+ */
+export function sent(v: unknown, key: string): string {
+  if (typeof v === "number") {
+    const raw = rawQueryValue(key);
+    if (raw !== undefined && Object.is(+raw, v)) return show(raw);
+  }
+  return show(v);
+}
+
+export function show(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = typeof v === "number" ? String(v) : JSON.stringify(typeof v === "string" ? v.slice(0, 80) : v);
+  } catch {
+    s = undefined; // unserialisable (a cycle); input values are depth-checked before they get here
+  }
+  if (s === undefined)
+    return typeof v === "object" && v !== null ? (Array.isArray(v) ? "an array" : "an object") : String(v);
+  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+}
+
+/** Plugin action inputs are flat objects: anything nested deeper is refused before it is parsed. */
+export const MAX_INPUT_DEPTH = 16;
+
+/**
+ * An action input's bytes as JSON (undefined when empty). Refuses input nested deeper than
+ * MAX_INPUT_DEPTH before parsing, so nothing recursive (JSON.stringify of an error message) ever
+ * meets a 5,000-deep value.
+ */
+export function parseInput(bytes: Buffer, expected: string): unknown {
+  if (bytes.length === 0) return undefined;
+  const text = bytes.toString("utf8");
+  if (jsonDeeperThan(text, MAX_INPUT_DEPTH))
+    throw new VoInputError(
+      `expected ${expected} as input, got JSON nested deeper than ${MAX_INPUT_DEPTH} levels (${bytes.length} bytes)`,
+    );
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new VoInputError(`expected ${expected} as input, got ${show(text.slice(0, 80))} (not JSON)`);
+  }
 }
 
 /**
@@ -368,15 +432,8 @@ function show(v: unknown): string {
  * validation would only say "Invalid value according to DataSchema") and checked here instead.
  */
 export async function actionInput(params: WoT.InteractionOutput): Promise<Record<string, unknown>> {
-  const bytes = Buffer.from(await params.arrayBuffer());
-  if (bytes.length === 0) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new VoInputError(`expected a JSON object as input, got ${show(bytes.toString("utf8", 0, 80))}`);
-  }
-  if (value === null) return {};
+  const value = parseInput(Buffer.from(await params.arrayBuffer()), "a JSON object");
+  if (value === undefined || value === null) return {};
   if (typeof value !== "object" || Array.isArray(value))
     throw new VoInputError(`expected a JSON object as input, got ${show(value)}`);
   return value as Record<string, unknown>;

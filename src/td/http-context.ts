@@ -12,12 +12,19 @@
  * message as reason phrase (node-wot's consumer reports it as "Client error: <reason>") and body.
  *
  * The wrapper also answers 400 to query strings with malformed percent-encoding, which would make
- * node-wot's `Helpers.parseUrlParameters` throw outside any try (an unhandled rejection).
+ * node-wot's `Helpers.parseUrlParameters` throw outside any try (an unhandled rejection); 404 to
+ * affordance names that are only inherited keys (`constructor`, `__proto__`), which node-wot takes
+ * for affordances of every thing; and 413 to a PUT/POST whose Content-Length is above
+ * `recorder.maxBodyBytes`. A chunked write (no length) cannot be judged up front: it gets the
+ * status patch, and a body whose reading stopped at the limit (`refusedBody`) answers 413.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type http from "node:http";
-import type { Servient } from "@node-wot/core";
+import type { Content, ExposedThing, Servient } from "@node-wot/core";
+import type { VoHelpers } from "../servient";
 import { VoError, errorMessage } from "../errors";
+import { BufferedContent, readContent, refusedBody } from "../recorder/content";
+import { PLUGIN_ANNOTATION } from "../recorder/filter";
 import { createLogger } from "../log";
 
 const log = createLogger("td");
@@ -52,6 +59,8 @@ export function statusOf(err: unknown): number | undefined {
       return 401;
     case "VO_DEVICE_UNAVAILABLE":
       return 503;
+    case "VO_TOO_LARGE":
+      return 413;
     default:
       return err.name === "VoInputError" ? 400 : undefined;
   }
@@ -107,32 +116,44 @@ export function needsRequestContext(thing: object): void {
   contextThings.add(thing);
 }
 
+/** How a request is handled: with a context, straight through, or refused here (404). */
+type Route = "context" | "plain" | { notFound: string };
+
 /**
  * Whether a request targets a plugin affordance or a context thing. Only those run inside the
  * AsyncLocalStorage context, so a servient whose clients never touch the plugin's affordances never
  * switches on Node's promise hooks (on Node 20 an AsyncLocalStorage in use costs every promise of
  * the process a few µs). Switching them off again with disable() hung long-polls in our tests.
+ *
+ * node-wot looks affordance names up with `map[name] == null`, so `constructor`, `__proto__` or
+ * `toString` pass as affordances of every thing and end in a 500: those are answered 404 here.
  */
-function needsContext(server: HttpServerLike, url: string): boolean {
+function route(server: HttpServerLike, url: string): Route {
   const q = url.indexOf("?");
   const parts = (q < 0 ? url : url.slice(0, q)).split("/"); // "", thing, kind, name, …
-  if (parts.length < 4) return false;
+  if (parts.length < 4) return "plain";
   const things = server.things;
-  if (!(things instanceof Map)) return true; // node-wot changed: keep statuses right, pay the cost
+  if (!(things instanceof Map)) return "context"; // node-wot changed: keep statuses right, pay the cost
   let thing: Record<string, unknown> | undefined;
   let name: string;
   try {
     thing = things.get(decodeURIComponent(parts[1])) as Record<string, unknown> | undefined;
     name = decodeURIComponent(parts[3]);
   } catch {
-    return false; // node-wot answers malformed paths itself
+    return "plain"; // node-wot answers malformed paths itself
   }
-  if (thing === undefined) return false;
-  if (contextThings.has(thing)) return true;
+  if (thing === undefined) return "plain";
   const kind = parts[2];
-  if (kind !== "properties" && kind !== "actions" && kind !== "events") return false;
-  const affordance = (thing[kind] as Record<string, Record<string, unknown> | undefined> | undefined)?.[name];
-  return affordance?.["vo:plugin"] === true;
+  if (kind !== "properties" && kind !== "actions" && kind !== "events")
+    return contextThings.has(thing) ? "context" : "plain";
+  const map = thing[kind] as Record<string, Record<string, unknown> | undefined> | undefined;
+  const affordance = map?.[name];
+  if (affordance !== undefined && map !== undefined && !Object.hasOwn(map, name)) {
+    const what = kind === "properties" ? "property" : kind.slice(0, -1);
+    return { notFound: `'${String(thing.title)}' has no ${what} named ${JSON.stringify(name.slice(0, 80))}` };
+  }
+  if (contextThings.has(thing)) return "context";
+  return affordance?.["vo:plugin"] === true ? "context" : "plain";
 }
 
 /** Wraps every node-wot HttpServer of the servient (idempotent; servers added later: call again). */
@@ -149,6 +170,7 @@ export function installHttpContext(servient: Servient): void {
         if (!res.headersSent) respond(res, 400, errorMessage(err));
       }
     };
+    let maxBodyBytes: number | undefined;
     server.handleRequest = (req, res) => {
       const url = req.url ?? "/";
       if (url.includes("%")) {
@@ -158,23 +180,104 @@ export function installHttpContext(servient: Servient): void {
           return;
         }
       }
-      if (!needsContext(server, url)) return handle(req, res);
+      // A body can only be refused part-way when it declares no length (chunked): only those
+      // writes get the status patch below without a context.
+      let chunkedWrite = false;
+      if (req.method === "PUT" || req.method === "POST") {
+        maxBodyBytes ??= bodyLimit(servient);
+        const declared = req.headers["content-length"];
+        if (declared !== undefined) {
+          if (Number(declared) > maxBodyBytes) {
+            respond(res, 413, tooLargeMessage(Number(declared), maxBodyBytes));
+            return;
+          }
+        } else chunkedWrite = req.headers["transfer-encoding"] !== undefined;
+      }
+      const how = route(server, url);
+      if (typeof how === "object") {
+        respond(res, 404, how.notFound);
+        return;
+      }
+      const withContext = how === "context";
+      if (!withContext && !chunkedWrite) return handle(req, res);
       const ctx: RequestContext = { req, res };
       const writeHead = res.writeHead as (...a: unknown[]) => http.ServerResponse;
       res.writeHead = function (this: http.ServerResponse, code: number, ...rest: unknown[]) {
-        if (code === 500 && ctx.status !== undefined) {
-          res.setHeader("Content-Type", "text/plain; charset=utf-8");
-          return writeHead.call(this, ctx.status, reason(ctx.message ?? ""));
+        if (code === 500) {
+          const refused = ctx.status === undefined ? refusedBody(req) : undefined;
+          const status = ctx.status ?? (refused ? statusOf(refused) : undefined);
+          if (status !== undefined) {
+            // The rest of a refused body is never read: close the connection instead of draining it.
+            if (status === 413) res.setHeader("Connection", "close");
+            res.setHeader("Content-Type", "text/plain; charset=utf-8");
+            return writeHead.call(this, status, reason(ctx.message ?? refused?.message ?? ""));
+          }
         }
         return writeHead.call(this, code, ...rest);
       } as typeof res.writeHead;
-      return requests.run(ctx, () => handle(req, res));
+      return withContext ? requests.run(ctx, () => handle(req, res)) : handle(req, res);
     };
   }
 }
 
+/** `recorder.maxBodyBytes` of the plugin attached to the servient (the default without one). */
+function bodyLimit(servient: Servient): number {
+  return (servient as Partial<VoHelpers>).vo?.options.recorder.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+function tooLargeMessage(declared: number, max: number): string {
+  return (
+    `request body of ${declared} bytes (Content-Length) is larger than ${max} bytes (the limit, recorder.maxBodyBytes): ` +
+    "send a smaller body, or raise the option recorder.maxBodyBytes"
+  );
+}
+
+/**
+ * Plugin actions read their input whole: read it here at most `maxBodyBytes` (the recorder, which
+ * bounds the bodies of recorded affordances, never records the plugin's own).
+ */
+export function boundPluginInputs(thing: ExposedThing, maxBodyBytes: number): void {
+  const original = thing.handleInvokeAction.bind(thing);
+  thing.handleInvokeAction = async (name, input, options) => {
+    const action = Object.hasOwn(thing.actions, name) ? thing.actions[name] : undefined;
+    if ((action as Record<string, unknown> | undefined)?.[PLUGIN_ANNOTATION] !== true)
+      return original(name, input, options);
+    let bytes: Buffer;
+    try {
+      bytes = await readContent(input, maxBodyBytes);
+    } catch (err) {
+      throw reject(err);
+    }
+    return original(name, new BufferedContent(input.type, bytes) as unknown as Content, options);
+  };
+}
+
+/**
+ * The query value of `key` as the client sent it (decoded), from the request URL: node-wot has
+ * already cast integer uriVariables with `+value`, so "abc" arrives as NaN.
+ */
+export function rawQueryValue(key: string): string | undefined {
+  const url = currentRequest()?.req.url;
+  const q = url?.indexOf("?") ?? -1;
+  if (url === undefined || q < 0) return undefined;
+  for (const part of url.slice(q + 1).split("&")) {
+    const eq = part.indexOf("=");
+    try {
+      if (decodeURIComponent(eq < 0 ? part : part.slice(0, eq)) === key)
+        return eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1));
+    } catch {
+      return undefined; // refused before any handler runs (malformedQuery)
+    }
+  }
+  return undefined;
+}
+
 function respond(res: http.ServerResponse, status: number, message: string): void {
-  res.writeHead(status, reason(message), { "Content-Type": "text/plain; charset=utf-8" });
+  const headers: http.OutgoingHttpHeaders = { "Content-Type": "text/plain; charset=utf-8" };
+  if (status === 413) headers.Connection = "close"; // the body is never read: do not drain it
+  res.writeHead(status, reason(message), headers);
   res.end(message);
 }
 

@@ -12,7 +12,7 @@ import type * as WoT from "wot-typescript-definitions";
 import type { VoPlugin } from "../servient";
 import { PLUGIN_ANNOTATION, RecordFilter } from "../recorder/filter";
 import { createLogger } from "../log";
-import { guarded, installHttpContext } from "./http-context";
+import { boundPluginInputs, guarded, installHttpContext } from "./http-context";
 import {
   HISTORY,
   HISTORY_AGGREGATE,
@@ -42,6 +42,7 @@ export function installTdAffordances(plugin: VoPlugin, thing: ExposedThing): voi
   const { td } = plugin.options;
   if (!td.historyAffordances && !td.voAffordances) return;
   installHttpContext(plugin.servient);
+  boundPluginInputs(thing, plugin.options.recorder.maxBodyBytes);
   const added: Record<Kind, string[]> = { properties: [], actions: [], events: [] };
   const add = (kind: Kind, defs: Record<string, unknown>) => {
     const map = thing[kind] as Record<string, unknown>;

@@ -11,6 +11,7 @@ import type { VoOptions } from "../config";
 import { VoInputError } from "../errors";
 import { PLUGIN_ANNOTATION } from "../recorder/filter";
 import { currentRequest, guarded, isLoopback } from "./http-context";
+import { parseInput, sent, show } from "./history";
 
 export const VO_STATUS = "voStatus";
 export const VO_STATUS_HISTORY = "voStatusHistory";
@@ -315,22 +316,18 @@ function same(a: string, b: string): boolean {
 
 /** The address in an action input: `{ "address": "…" }` or a bare JSON string. */
 export async function addressOf(params: WoT.InteractionOutput): Promise<string> {
-  const bytes = Buffer.from(await params.arrayBuffer());
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new VoInputError(
-      `expected {"address": "<ip>[:port]"} as input, got ${JSON.stringify(bytes.toString("utf8", 0, 80))}`,
-    );
-  }
+  const value = parseInput(Buffer.from(await params.arrayBuffer()), EXPECTED_ADDRESS);
   if (typeof value === "string") return value;
-  if (value && typeof value === "object" && typeof (value as { address?: unknown }).address === "string")
-    return (value as { address: string }).address;
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const address = Object.hasOwn(value, "address") ? (value as { address?: unknown }).address : undefined;
+    if (typeof address === "string") return address;
+  }
   throw new VoInputError(
-    `expected {"address": "<ip>[:port]"} as input, got ${JSON.stringify(value)?.slice(0, 80)}`,
+    `expected ${EXPECTED_ADDRESS} as input, got ${value === undefined ? "an empty body" : show(value)}`,
   );
 }
+
+const EXPECTED_ADDRESS = '{"address": "<ip>[:port]"}';
 
 /** Handlers of the VO-state affordances, over the seed tables. */
 export function setVoStateHandlers(
@@ -346,7 +343,7 @@ export function setVoStateHandlers(
     const v = (o?.uriVariables as { limit?: unknown } | undefined)?.limit;
     if (v === undefined) return 100;
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1 || v > 100_000)
-      throw new VoInputError(`'limit' must be an integer from 1 to 100000, got ${String(v)}`);
+      throw new VoInputError(`'limit' must be an integer from 1 to 100000, got ${sent(v, "limit")}`);
     return v;
   };
   const read = (name: string, fn: (o?: WoT.InteractionOptions) => unknown) => {
