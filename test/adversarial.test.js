@@ -113,9 +113,28 @@ function hostileRequests() {
     "[]",
     "%00",
   ]) {
-    get(`history limit=${v}`, `/properties/history?limit=${encodeURIComponent(v)}`);
-    get(`history from=${v}`, `/properties/history?from=${encodeURIComponent(v)}`);
-    get(`history to=${v}`, `/properties/history?to=${encodeURIComponent(v)}`);
+    // Only plain decimal digits are numbers here ("0" is a valid time, not a valid limit).
+    const strict = { method: "GET", only4xx: true };
+    list.push({
+      ...strict,
+      label: `history limit=${v}`,
+      path: `/properties/history?limit=${encodeURIComponent(v)}`,
+    });
+    if (v === "0") {
+      get(`history from=${v}`, `/properties/history?from=${v}`);
+      get(`history to=${v}`, `/properties/history?to=${v}`);
+    } else {
+      list.push({
+        ...strict,
+        label: `history from=${v}`,
+        path: `/properties/history?from=${encodeURIComponent(v)}`,
+      });
+      list.push({
+        ...strict,
+        label: `history to=${v}`,
+        path: `/properties/history?to=${encodeURIComponent(v)}`,
+      });
+    }
     get(
       `historyAggregate window=${v}`,
       `/properties/historyAggregate?name=temperature&from=0&window=${encodeURIComponent(v)}`,

@@ -346,8 +346,20 @@ function toRow(r: HistoryRow) {
 
 // ---- parameter checks (uriVariables arrive cast by node-wot: integers as numbers, NaN when not) ----
 
+/**
+ * node-wot casts integer URI variables with `+text`, which also takes "", " ", "0x10" and "1e3".
+ * A number that came from the URL is taken only when its text was plain decimal digits.
+ */
+function castFromDigits(v: unknown, key: string, expected: string): void {
+  if (typeof v !== "number") return;
+  const raw = rawQueryValue(key);
+  if (raw !== undefined && !/^\d+$/.test(raw))
+    throw new VoInputError(`'${key}' must be ${expected}, got ${show(raw)}`);
+}
+
 function time(v: unknown, key: string): number | undefined {
   if (v === undefined || v === null) return undefined;
+  castFromDigits(v, key, "milliseconds since the epoch (a non-negative integer)");
   if (typeof v === "string" && v.trim() !== "") {
     const n = /^\d+$/.test(v.trim()) ? Number(v) : Date.parse(v);
     if (Number.isSafeInteger(n) && n >= 0) return n;
@@ -360,6 +372,7 @@ function time(v: unknown, key: string): number | undefined {
 
 function integer(v: unknown, key: string): number | undefined {
   if (v === undefined || v === null) return undefined;
+  castFromDigits(v, key, "a positive integer");
   const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
   if (typeof n === "number" && Number.isSafeInteger(n) && n >= 1) return n;
   throw new VoInputError(`'${key}' must be a positive integer, got ${sent(v, key)}`);
