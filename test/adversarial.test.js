@@ -8,7 +8,7 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
-const { spawn } = require("node:child_process");
+const { spawn, spawnSync } = require("node:child_process");
 const { tempDir, waitFor } = require("./helpers/vo.js");
 
 const ROOT = path.join(__dirname, "..");
@@ -225,6 +225,27 @@ function hostileRequests() {
       body: method === "GET" || method === "DELETE" ? undefined : "1",
       headers: { "content-type": "application/json" },
     });
+  // The thing's own affordances: node-wot answers a value that fails the schema with 500; the
+  // plugin makes it the client's 400. (A Thing script's own exception stays a 500: its choice.)
+  for (const [label, p, body] of [
+    ["mode not in enum", "/properties/mode", '"dance"'],
+    ["set point above maximum", "/properties/targetTemperature", "99"],
+    ["set point as string", "/properties/targetTemperature", '"abc"'],
+    ["set point as malformed JSON", "/properties/targetTemperature", '{"a":'],
+    ["mode nested 5000 deep", "/properties/mode", deep(5000)],
+    ["set point injection", "/properties/targetTemperature", JSON.stringify(INJECTIONS[1])],
+    ["boost input out of range", "/actions/boost", '{"delta":100,"minutes":1}'],
+    ["boost input not JSON", "/actions/boost", "nope"],
+    ["boost input nested", "/actions/boost", `{"delta":1,"minutes":1,"x":${deep(1500)}}`],
+  ])
+    list.push({
+      label: `own: ${label}`,
+      method: p.includes("/actions/") ? "POST" : "PUT",
+      path: p,
+      body,
+      headers: { "content-type": "application/json" },
+      ...(label === "boost input nested" ? {} : { only4xx: true }),
+    });
   return list;
 }
 
@@ -284,6 +305,21 @@ test("200+ hostile requests to the plugin's affordances: 4xx with a message or a
     const history = await fetch(`${td}/properties/history?limit=50`);
     assert.equal(history.status, 200);
     assert.ok(Array.isArray(await history.json()));
+    // The nested values stored above never break a read: every order, the aggregate, the CLI.
+    for (const q of ["name=mode&order=asc", "name=mode", "name=boost&kind=action&order=asc", "limit=10000"]) {
+      const res = await fetch(`${td}/properties/history?${q}`);
+      assert.equal(res.status, 200, q);
+      await res.json();
+    }
+    const agg = await fetch(
+      `${td}/properties/historyAggregate?name=boost&kind=action&from=0&window=100000000000`,
+    );
+    assert.equal(agg.status, 200, await agg.clone().text());
+    const cli = spawnSync(process.execPath, [BIN, "history", "--config", config, "--limit", "1000"], {
+      encoding: "utf8",
+    });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, /\$tooDeep/, "the nested boost input is stored as the depth marker");
   } finally {
     child.kill("SIGTERM");
     await exited;

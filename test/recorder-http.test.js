@@ -110,20 +110,24 @@ test("recorder over real HTTP", async (t) => {
     assert.equal(rows("raw").at(-1).value, "bytes!");
   });
 
-  await t.test("invalid payload: rejected by node-wot, recorded as a failure with the error", async () => {
-    const res = await put(`${url}/properties/brightness`, "500");
-    assert.equal(res.status, 500);
-    assert.equal(state.brightness, 42);
-    const last = rows("brightness").at(-1);
-    assert.equal(last.ok, false);
-    assert.equal(last.value, 500);
-    assert.match(last.error, /Invalid value according to DataSchema/);
-    const bad = await put(`${url}/properties/brightness`, "{not json");
-    assert.equal(bad.status, 500);
-    const lastBad = rows("brightness").at(-1);
-    assert.equal(lastBad.ok, false);
-    assert.equal(lastBad.value, "{not json");
-  });
+  await t.test(
+    "invalid payload: refused with 400 (not node-wot's 500), recorded as a failure with the error",
+    async () => {
+      const res = await put(`${url}/properties/brightness`, "500");
+      assert.equal(res.status, 400);
+      assert.match(res.statusText, /does not match the data schema of property 'brightness'/);
+      assert.equal(state.brightness, 42);
+      const last = rows("brightness").at(-1);
+      assert.equal(last.ok, false);
+      assert.equal(last.value, 500);
+      assert.match(last.error, /Invalid value according to DataSchema/);
+      const bad = await put(`${url}/properties/brightness`, "{not json");
+      assert.equal(bad.status, 400);
+      const lastBad = rows("brightness").at(-1);
+      assert.equal(lastBad.ok, false);
+      assert.equal(lastBad.value, "{not json");
+    },
+  );
 
   await t.test("POST action records input, output and duration", async () => {
     const res = await post(`${url}/actions/add`, { a: 2, b: 3 });

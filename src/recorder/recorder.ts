@@ -19,6 +19,7 @@ import type { HistoryStore } from "../store/history";
 import type { AffordanceKind, InteractionRecord } from "../types";
 import { errorMessage } from "../errors";
 import { createLogger } from "../log";
+import { answerInsteadOf500, isDataSchemaError } from "../node-wot/responses";
 import {
   BodyTooLargeError,
   BufferedContent,
@@ -195,6 +196,21 @@ export class Recorder {
       record.ok = false;
       record.error = errorMessage(err);
       await this.commit(record, false);
+      // node-wot answers a value that fails the data schema (or overflows its validator's stack
+      // by its nesting) with 500: it is the client's mistake.
+      const what = kind === "property" ? "value" : "input";
+      if (isDataSchemaError(err))
+        answerInsteadOf500(
+          input.body,
+          400,
+          `the ${what} does not match the data schema of ${kind} '${name}' of '${thing.title}'`,
+        );
+      else if (err instanceof RangeError && record.valueJson?.startsWith('{"$tooDeep"'))
+        answerInsteadOf500(
+          input.body,
+          400,
+          `the ${what} is nested deeper than ${this.options.maxDepth} levels (recorder.maxDepth)`,
+        );
       throw err;
     }
     if (kind === "action") record.durationMs = performance.now() - started;

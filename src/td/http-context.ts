@@ -24,6 +24,7 @@ import type { Content, ExposedThing, Servient } from "@node-wot/core";
 import type { VoHelpers } from "../servient";
 import { VoError, errorMessage } from "../errors";
 import { BufferedContent, readContent, refusedBody } from "../recorder/content";
+import { reasonPhrase, rememberResponse } from "../node-wot/responses";
 import { PLUGIN_ANNOTATION } from "../recorder/filter";
 import { createLogger } from "../log";
 
@@ -184,6 +185,7 @@ export function installHttpContext(servient: Servient): void {
       // writes get the status patch below without a context.
       let chunkedWrite = false;
       if (req.method === "PUT" || req.method === "POST") {
+        rememberResponse(req, res);
         maxBodyBytes ??= bodyLimit(servient);
         const declared = req.headers["content-length"];
         if (declared !== undefined) {
@@ -210,7 +212,7 @@ export function installHttpContext(servient: Servient): void {
             // The rest of a refused body is never read: close the connection instead of draining it.
             if (status === 413) res.setHeader("Connection", "close");
             res.setHeader("Content-Type", "text/plain; charset=utf-8");
-            return writeHead.call(this, status, reason(ctx.message ?? refused?.message ?? ""));
+            return writeHead.call(this, status, reasonPhrase(ctx.message ?? refused?.message ?? ""));
           }
         }
         return writeHead.call(this, code, ...rest);
@@ -277,15 +279,11 @@ export function rawQueryValue(key: string): string | undefined {
 function respond(res: http.ServerResponse, status: number, message: string): void {
   const headers: http.OutgoingHttpHeaders = { "Content-Type": "text/plain; charset=utf-8" };
   if (status === 413) headers.Connection = "close"; // the body is never read: do not drain it
-  res.writeHead(status, reason(message), headers);
+  res.writeHead(status, reasonPhrase(message), headers);
   res.end(message);
 }
 
 /** A reason phrase: printable ASCII, one line, at most 200 characters. */
-function reason(message: string): string {
-  const text = message.replace(/[^\x20-\x7e]+/g, " ").trim();
-  return (text.length > 200 ? text.slice(0, 197) + "..." : text) || "Bad Request";
-}
 
 function malformedQuery(url: string | undefined): string | undefined {
   const q = url?.split("?")[1];
