@@ -8,11 +8,10 @@ const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
-const { spawn, spawnSync } = require("node:child_process");
+const { spawnSync } = require("node:child_process");
 const { tempDir, waitFor } = require("./helpers/vo.js");
+const { ROOT, BIN, launch } = require("./helpers/launcher.js");
 
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "node-wot-vo.js");
 const MAX_BODY = 65536;
 
 const INJECTIONS = [
@@ -36,19 +35,6 @@ const INJECTIONS = [
 ];
 const PROTOTYPE_NAMES = ["__proto__", "constructor", "prototype", "hasOwnProperty", "toString", "valueOf"];
 const deep = (n, open = "[", close = "]") => open.repeat(n) + close.repeat(n);
-
-function launch(config) {
-  const child = spawn(process.execPath, [BIN, "--config", config], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_WOT_VO_PORT: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (d) => (out.stdout += d));
-  child.stderr.on("data", (d) => (out.stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, out, exited };
-}
 
 /** The hostile requests: [label, method, path (relative to the thing), headers, body]. */
 function hostileRequests() {
@@ -260,7 +246,7 @@ test("200+ hostile requests to the plugin's affordances: 4xx with a message or a
       scripts: [path.join(ROOT, "things", "demo-vo.js")],
     }),
   );
-  const { child, out, exited } = launch(config);
+  const { child, out, exited } = launch(["--config", config]);
   try {
     const td = await waitFor(() => /TD at (http:\/\/\S+)/.exec(out.stdout)?.[1], {
       what: `the launcher to expose the demo (stderr: ${out.stderr})`,

@@ -5,35 +5,20 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { spawn } = require("node:child_process");
 const Database = require("better-sqlite3");
 const { tempDir, waitFor } = require("./helpers/vo.js");
+const { ROOT, launch } = require("./helpers/launcher.js");
 
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "node-wot-vo.js");
 const FIXTURE = path.join(ROOT, "test", "fixtures", "crash-counter.js");
 const CYCLES = 5;
 const CLIENTS = 16;
 const LOAD_MS = 1200;
 
-function launch(data) {
-  const child = spawn(process.execPath, [BIN, FIXTURE], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_WOT_VO_PORT: "0", NODE_WOT_VO_DATA_DIR: data },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (d) => (out.stdout += d));
-  child.stderr.on("data", (d) => (out.stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, out, exited };
-}
-
 test(`every acknowledged write survives SIGKILL under load (${CYCLES} cycles), and the file stays intact`, async (t) => {
   const data = tempDir();
   const acknowledged = [];
   for (let cycle = 1; cycle <= CYCLES; cycle++) {
-    const { child, out, exited } = launch(data);
+    const { child, out, exited } = launch([FIXTURE], { NODE_WOT_VO_DATA_DIR: data });
     const url = await waitFor(() => /TD at (http:\/\/\S+)/.exec(out.stdout)?.[1], {
       what: `cycle ${cycle}: the launcher to expose the counter (stderr: ${out.stderr})`,
       timeoutMs: 20000,

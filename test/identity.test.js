@@ -5,25 +5,9 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { spawn } = require("node:child_process");
 const Database = require("better-sqlite3");
 const { tempDir, waitFor, startTestVo, exposeThing } = require("./helpers/vo.js");
-
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "node-wot-vo.js");
-
-function launch(data) {
-  const child = spawn(process.execPath, [BIN, "--config", "things/demo.config.json"], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_WOT_VO_PORT: "0", NODE_WOT_VO_DATA_DIR: data },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (d) => (out.stdout += d));
-  child.stderr.on("data", (d) => (out.stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, out, exited };
-}
+const { launch } = require("./helpers/launcher.js");
 
 async function tdOf(out) {
   const url = await waitFor(() => /TD at (http:\/\/\S+)/.exec(out.stdout)?.[1], {
@@ -41,7 +25,7 @@ function historyUrl(td, vars) {
 
 test("a thing without an id keeps its history across a launcher restart (read back from the TD's form)", async () => {
   const data = tempDir();
-  const first = launch(data);
+  const first = launch(["--config", "things/demo.config.json"], { NODE_WOT_VO_DATA_DIR: data });
   let td = await tdOf(first.out);
   assert.equal(td.id, "urn:node-wot-vo:demo-thermostat", "the demo gets an id derived from its title");
   const put = (v) =>
@@ -52,9 +36,9 @@ test("a thing without an id keeps its history across a launcher restart (read ba
     });
   for (const v of [19.5, 20.5, 21.5]) assert.equal((await put(v)).status, 204);
   first.child.kill("SIGTERM");
-  assert.equal(await first.exited, 0, first.out.stderr);
+  assert.equal((await first.exited).code, 0, first.out.stderr);
 
-  const second = launch(data);
+  const second = launch(["--config", "things/demo.config.json"], { NODE_WOT_VO_DATA_DIR: data });
   try {
     td = await tdOf(second.out);
     assert.equal(td.id, "urn:node-wot-vo:demo-thermostat", "the same id after the restart");

@@ -7,25 +7,9 @@ const fs = require("node:fs");
 const http = require("node:http");
 const net = require("node:net");
 const path = require("node:path");
-const { spawn } = require("node:child_process");
 const Database = require("better-sqlite3");
 const { tempDir, waitFor } = require("./helpers/vo.js");
-
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "node-wot-vo.js");
-
-function launch(args, env = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_WOT_VO_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (d) => (out.stdout += d));
-  child.stderr.on("data", (d) => (out.stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, out, exited };
-}
+const { launch } = require("./helpers/launcher.js");
 
 /** The exit of a child that must stop by itself; a launcher that keeps running fails the test. */
 async function exitOf({ exited, out }, what) {

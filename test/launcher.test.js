@@ -4,25 +4,10 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
-const { spawn, spawnSync } = require("node:child_process");
+const { spawnSync } = require("node:child_process");
 const Database = require("better-sqlite3");
 const { tempDir, waitFor } = require("./helpers/vo.js");
-
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "node-wot-vo.js");
-
-function launch(args, env = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_WOT_VO_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (d) => (out.stdout += d));
-  child.stderr.on("data", (d) => (out.stderr += d));
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, out, exited };
-}
+const { ROOT, BIN, launch } = require("./helpers/launcher.js");
 
 test("--help explains the launcher; a broken config exits 2 with the reason", () => {
   const help = spawnSync(process.execPath, [BIN, "--help"], { encoding: "utf8" });

@@ -9,6 +9,7 @@
 import path from "node:path";
 import type { ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
+import type { StoreHealth } from "../store/history";
 import { PLUGIN_ANNOTATION } from "../recorder/filter";
 import { createLogger } from "../log";
 import { errorMessage } from "../errors";
@@ -21,15 +22,7 @@ export const VO_HEALTH_CHANGED = "voHealthChanged";
 
 /** What the health view reads; every field is a plain snapshot. */
 export interface HealthHost {
-  recorder(): {
-    state: "committing" | "failing";
-    committed: number;
-    failedBatches: number;
-    lastError?: string;
-    lastErrorAt?: number;
-    lastCommitAt?: number;
-    since: number;
-  };
+  recorder(): StoreHealth;
   /** Records waiting for the next group commit. */
   pending(): number;
   shipping(): {
