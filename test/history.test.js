@@ -3,28 +3,8 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const path = require("node:path");
-const { openDatabase } = require("../dist/store/database.js");
-const { HistoryStore } = require("../dist/store/history.js");
 const { Retention } = require("../dist/store/retention.js");
-const { tempDir } = require("./helpers/vo.js");
-
-function open(file = path.join(tempDir(), "vo.sqlite")) {
-  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 1000 });
-  return { db, store: new HistoryStore(db), file };
-}
-
-const rec = (name, value, extra = {}) => ({
-  thingId: "urn:t1",
-  thingTitle: "T1",
-  kind: "property",
-  name,
-  op: "write",
-  ok: true,
-  valueJson: JSON.stringify(value),
-  source: "http",
-  ...extra,
-});
+const { openStore: open, record: rec } = require("./helpers/store.js");
 
 test("appends in one turn share one transaction and resolve after commit", async () => {
   const { db, store } = open();

@@ -11,22 +11,9 @@ const { openDatabase, movedAsideOf } = require("../dist/store/database.js");
 const { MIGRATIONS } = require("../dist/store/migrations.js");
 const { HistoryStore } = require("../dist/store/history.js");
 const { tempDir } = require("./helpers/vo.js");
+const { captureStderr } = require("./helpers/store.js");
 
 const openAt = (file) => openDatabase({ file, synchronous: "normal", busyTimeoutMs: 1000 });
-
-async function stderrOf(fn) {
-  const lines = [];
-  const write = process.stderr.write;
-  process.stderr.write = function (chunk, ...rest) {
-    lines.push(String(chunk));
-    return write.call(this, chunk, ...rest);
-  };
-  try {
-    return { value: await fn(), log: lines.join("") };
-  } finally {
-    process.stderr.write = write;
-  }
-}
 
 /** A real history file with a few pages of rows, closed (checkpointed, no WAL). */
 function realFile() {
@@ -57,7 +44,7 @@ function realFile() {
 /** Opens `file`, expects it moved aside for `why`, and checks the fresh file works. */
 async function expectMovedAside(file, why) {
   const before = fs.readFileSync(file);
-  const { value: db, log } = await stderrOf(() => openAt(file));
+  const { value: db, log } = await captureStderr(() => openAt(file));
   const moved = movedAsideOf(db);
   assert.ok(moved, "openDatabase reports what it moved aside");
   assert.match(moved.reason, why);

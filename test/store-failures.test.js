@@ -4,48 +4,10 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const path = require("node:path");
-const { openDatabase } = require("../dist/store/database.js");
-const { HistoryStore } = require("../dist/store/history.js");
-const { tempDir } = require("./helpers/vo.js");
-
-function open() {
-  const db = openDatabase({
-    file: path.join(tempDir(), "vo.sqlite"),
-    synchronous: "normal",
-    busyTimeoutMs: 1000,
-  });
-  return { db, store: new HistoryStore(db) };
-}
-
-const rec = (name, value) => ({
-  thingId: "urn:t1",
-  thingTitle: "T1",
-  kind: "property",
-  name,
-  op: "write",
-  ok: true,
-  valueJson: JSON.stringify(value),
-  source: "http",
-});
+const { openStore: open, record: rec, captureStderr } = require("./helpers/store.js");
 
 const BOOM = `CREATE TRIGGER boom BEFORE INSERT ON wotvo_history WHEN NEW.value = '"boom"'
   BEGIN SELECT RAISE(ABORT, 'simulated'); END`;
-
-async function stderrOf(fn) {
-  const lines = [];
-  const write = process.stderr.write;
-  process.stderr.write = function (chunk, ...rest) {
-    lines.push(String(chunk));
-    return write.call(this, chunk, ...rest);
-  };
-  try {
-    await fn();
-  } finally {
-    process.stderr.write = write;
-  }
-  return lines.join("");
-}
 
 test("a series id created in a rolled-back group commit is never reused for another affordance", async () => {
   const { db, store } = open();
@@ -97,7 +59,7 @@ test("health: failing after a failed batch, committing after the next commit; li
   assert.equal(store.health().committed, 1);
   assert.equal(typeof store.health().lastCommitAt, "number");
   db.exec(BOOM);
-  const log = await stderrOf(async () => {
+  const { log } = await captureStderr(async () => {
     await assert.rejects(store.append(rec("p", "boom")), /simulated/);
     await assert.rejects(store.append(rec("p", "boom")), /simulated/);
     await assert.rejects(store.append(rec("p", "boom")), /simulated/);

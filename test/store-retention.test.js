@@ -9,18 +9,9 @@ const { openDatabase } = require("../dist/store/database.js");
 const { HistoryStore } = require("../dist/store/history.js");
 const { Retention } = require("../dist/store/retention.js");
 const { tempDir } = require("./helpers/vo.js");
+const { record } = require("./helpers/store.js");
 
-const rec = (name, value, time) => ({
-  thingId: "urn:t1",
-  thingTitle: "T1",
-  kind: "property",
-  name,
-  op: "point",
-  ok: true,
-  valueJson: JSON.stringify(value),
-  source: "local",
-  time,
-});
+const rec = (name, value, time) => record(name, value, { op: "point", source: "local", time });
 
 /** 100 rows of `p` one second apart, except id 51 which a script back-dated before all of them. */
 async function fill() {

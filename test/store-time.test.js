@@ -3,48 +3,15 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const path = require("node:path");
-const { openDatabase } = require("../dist/store/database.js");
-const { HistoryStore } = require("../dist/store/history.js");
-const { tempDir } = require("./helpers/vo.js");
+const { openStore: open, record, captureStderr } = require("./helpers/store.js");
+
+/** A script point (explicit-time records come from scripts). */
+const rec = (name, value, extra = {}) => record(name, value, { op: "point", source: "local", ...extra });
 
 const INT64_MAX = 9223372036854775807n;
 
-function open(file = path.join(tempDir(), "vo.sqlite"), limits = {}) {
-  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 1000 });
-  return { db, store: new HistoryStore(db, limits), file };
-}
-
-const rec = (name, value, extra = {}) => ({
-  thingId: "urn:t1",
-  thingTitle: "T1",
-  kind: "property",
-  name,
-  op: "point",
-  ok: true,
-  valueJson: JSON.stringify(value),
-  source: "local",
-  ...extra,
-});
-
 const rows = (db) => db.prepare("SELECT id, ts, ts_sub, value FROM wotvo_history ORDER BY id").all();
 const stamp = (r) => BigInt(r.ts) * 1000000n + BigInt(r.ts_sub);
-
-/** Collects what the process writes to stderr (the store's warnings and errors) while `fn` runs. */
-async function stderrOf(fn) {
-  const lines = [];
-  const write = process.stderr.write;
-  process.stderr.write = function (chunk, ...rest) {
-    lines.push(String(chunk));
-    return write.call(this, chunk, ...rest);
-  };
-  try {
-    await fn();
-  } finally {
-    process.stderr.write = write;
-  }
-  return lines.join("");
-}
 
 test("an explicit time ahead of the clock (allowed or not) never moves the live clock, also across a restart", async () => {
   const { db, store, file } = open();
@@ -137,7 +104,7 @@ test("a stamp ahead of now + skew left by an older version is ignored at start, 
   insert.run(series, far, 1); // …and stamped the next live records after it
   db.close();
   let again;
-  const log = await stderrOf(() => {
+  const { log } = await captureStderr(() => {
     again = open(file);
   });
   assert.equal(log.match(/beyond now \+ history\.maxFutureSkewMs/g)?.length, 1, log);
