@@ -22,6 +22,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type http from "node:http";
 import type { Content, ExposedThing, Servient } from "@node-wot/core";
 import type { VoHelpers } from "../servient";
+import { OPTIONS_SCHEMA } from "../config";
 import { VoError, errorMessage } from "../errors";
 import { BufferedContent, readContent, refusedBody } from "../recorder/content";
 import { reasonPhrase, rememberResponse } from "../node-wot/responses";
@@ -227,7 +228,8 @@ function bodyLimit(servient: Servient): number {
   return (servient as Partial<VoHelpers>).vo?.options.recorder.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** The option's default, from the one place defaults live (a servient without the plugin). */
+const DEFAULT_MAX_BODY_BYTES = OPTIONS_SCHEMA.properties.recorder.properties.maxBodyBytes.default;
 
 function tooLargeMessage(declared: number, max: number): string {
   return (
