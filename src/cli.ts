@@ -5,19 +5,21 @@
  *   node-wot-vo history [--config file] [--data-dir DIR] [--thing T] [--kind K] [--name N]
  *                       [--from T] [--to T] [--order asc|desc] [--limit N]
  */
-import "./quirks";
+import "./node-wot/load-quietly";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import Module from "node:module";
 import Database from "better-sqlite3";
-import { Servient, Helpers, type ExposedThing } from "@node-wot/core";
-import { HttpServer, HttpClientFactory } from "@node-wot/binding-http";
+import type { ExposedThing, Servient } from "@node-wot/core";
 import { attach, type VoServient } from "./servient";
 import { applyEnvironment, loadConfigFile, resolveOptions, type VoOptions } from "./config";
 import { MIGRATIONS } from "./store/migrations";
 import { HistoryStore, type SeriesInfo } from "./store/history";
-import { uriHost } from "./node-wot/address";
+import { setStaticAddress, uriHost } from "./node-wot/address";
+import { createHttpServient } from "./node-wot/http-servient";
+import { pathOfThing, thingsServedBy } from "./node-wot/http-server";
+import { afterExpose } from "./node-wot/servient-hooks";
 import { VoError, VoInputError, errorMessage } from "./errors";
 import type { AffordanceKind } from "./types";
 
@@ -252,9 +254,7 @@ export async function startVo(
   const advertised = options.http.staticAddress ?? (wildcard ? undefined : options.http.address);
   // The configured static address is process-wide in node-wot; set it (or clear one a previous
   // startVo in this process left). The bound address itself is advertised by attach().
-  Helpers.setStaticAddress(
-    (options.http.staticAddress === undefined ? undefined : uriHost(options.http.staticAddress)) as string,
-  );
+  setStaticAddress(options.http.staticAddress);
 
   const listThings = async (
     req: http.IncomingMessage,
@@ -271,27 +271,13 @@ export async function startVo(
     }
     next();
   };
-  const httpServer = withoutPortEnvironment(
-    () =>
-      new HttpServer({
-        port: options.http.port,
-        address: options.http.address,
-        baseUri: options.http.baseUri,
-        security: options.http.security as never,
-        middleware: listThings,
-      }),
-  );
-  // node-wot 0.9.2 starts supportedSecuritySchemes as ["nosec"] even when `security` is given, so
-  // things kept advertising nosec. Make "basic" the scheme things get when it is configured.
-  // Not "bearer": 0.9.2's server compares it with "Bearer" and would refuse every request; with
-  // bearer the plugin still guards its own state-changing actions (docs/node-wot-quirks.md).
-  if (options.http.security?.some((s) => s.scheme === "basic")) {
-    (httpServer as unknown as { supportedSecuritySchemes: string[] }).supportedSecuritySchemes = ["basic"];
-  }
-  const servient = new Servient();
-  servient.addServer(httpServer);
-  // The VO consumes its device (and scripts may consume other things) over HTTP.
-  servient.addClientFactory(new HttpClientFactory());
+  const { servient, httpServer } = createHttpServient({
+    port: options.http.port,
+    address: options.http.address,
+    baseUri: options.http.baseUri,
+    security: options.http.security,
+    middleware: listThings,
+  });
   if (Object.keys(options.credentials).length > 0) servient.addCredentials(options.credentials);
   const vo = attach(servient, options);
   const wot = await servient.start();
@@ -299,22 +285,19 @@ export async function startVo(
   const baseUrl = options.http.baseUri ?? `http://${uriHost(advertised ?? "127.0.0.1")}:${port}`;
 
   function thingUrls(): string[] {
-    // HttpServer keeps things by URL path (title slug and id) in a private map; read it here only.
-    const byPath = (httpServer as unknown as { things?: Map<string, ExposedThing> }).things;
-    if (!(byPath instanceof Map)) return [];
+    const byPath = thingsServedBy(httpServer);
+    if (byPath === undefined) return [];
     const first = new Map<ExposedThing, string>();
     for (const [p, thing] of byPath) if (!first.has(thing)) first.set(thing, p);
     return [...first.values()].map((p) => `${baseUrl}/${encodeURIComponent(p)}`);
   }
 
-  const expose = servient.expose.bind(servient);
-  servient.expose = async (thing: ExposedThing) => {
-    await expose(thing);
+  afterExpose(servient, (thing) => {
     const url = thingUrls().find((u) =>
-      u.endsWith("/" + encodeURIComponent(slugOf(httpServer, thing) ?? "")),
+      u.endsWith("/" + encodeURIComponent(pathOfThing(httpServer, thing) ?? "")),
     );
     say(`exposed '${thing.title}' — TD at ${url ?? baseUrl}`);
-  };
+  });
 
   let catalogue: http.Server | undefined;
   if (options.catalogue > 0)
@@ -338,28 +321,6 @@ export async function startVo(
     throw err;
   }
   return { servient: vo, wot, port, baseUrl, thingUrls, stop };
-}
-
-function slugOf(server: HttpServer, thing: ExposedThing): string | undefined {
-  const byPath = (server as unknown as { things?: Map<string, ExposedThing> }).things;
-  if (!(byPath instanceof Map)) return undefined;
-  for (const [p, t] of byPath) if (t === thing) return p;
-  return undefined;
-}
-
-/**
- * node-wot's HttpServer takes WOT_PORT / PORT from the environment over its config. Our launcher
- * already folded NODE_WOT_VO_PORT and the config into one port, so hide those two while it is built.
- */
-function withoutPortEnvironment<T>(build: () => T): T {
-  const saved = { WOT_PORT: process.env.WOT_PORT, PORT: process.env.PORT };
-  delete process.env.WOT_PORT;
-  delete process.env.PORT;
-  try {
-    return build();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
-  }
 }
 
 async function runScript(file: string, wot: typeof WoT, servient: VoServient): Promise<void> {

@@ -8,7 +8,8 @@ import Ajv, { type ErrorObject } from "ajv";
 import YAML from "yaml";
 import { VoConfigError } from "./errors";
 import { influxSchema, type InfluxOptions } from "./influx/options";
-import { voSchema, tdSchema, type VoRoomOptions, type TdRoomOptions } from "./vo/options";
+import { voSchema, type VoRoomOptions } from "./vo/options";
+import { tdSchema, type TdRoomOptions } from "./td/options";
 
 export interface RecorderOptions {
   /** Record interactions at all. */

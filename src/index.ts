@@ -1,5 +1,5 @@
 /** node-wot-vo: durable memory for node-wot servients. Public API and types. */
-import "./quirks";
+import "./node-wot/load-quietly";
 // Types only: `WoT.sqlite_db`, `WoT.influxdb`, `thing.servient` (declaration merging).
 import "./script-api";
 export { attach, pluginOf, VoPlugin, type VoServient, type VoHelpers } from "./servient";
@@ -34,6 +34,6 @@ export {
 } from "./store/history";
 export { InfluxDb, InfluxNotConfiguredError, type InfluxStatus } from "./influx/influxdb";
 export type { InfluxOptions } from "./influx/options";
-export { RECORD_ANNOTATION, PLUGIN_ANNOTATION } from "./recorder/filter";
+export { RECORD_ANNOTATION, PLUGIN_ANNOTATION } from "./types";
 export { VoError, VoInputError, VoConfigError } from "./errors";
 export type { InteractionRecord, HistoryRow, AffordanceKind, RecordOp, JsonValue } from "./types";

@@ -1,7 +1,10 @@
 /**
- * Attaching the plugin to a node-wot Servient: opens the SQLite file, decorates the servient with
- * `sqlite_db`, `influxdb` and `vo`, instruments every thing it adds, and ties the plugin's
- * lifecycle (retention, shipping, VO checks, final commit) to the servient's start and shutdown.
+ * Attaching the plugin to a node-wot Servient — the composition root: opens the SQLite file, builds
+ * the rooms, decorates the servient with `sqlite_db`, `influxdb` and `vo`, instruments every thing
+ * it adds, and ties the plugin's lifecycle (retention, shipping, VO checks, final commit) to the
+ * servient's start and shutdown. Every hook into node-wot goes through the adapter (src/node-wot/);
+ * the TD and VO rooms get the plugin through their own ports (td/host.ts, vo/host.ts), which
+ * VoPlugin implements.
  */
 import path from "node:path";
 import type { ExposedThing, Servient } from "@node-wot/core";
@@ -14,12 +17,16 @@ import { InfluxDb } from "./influx/influxdb";
 import { Recorder } from "./recorder/recorder";
 import { installTdAffordances } from "./td";
 import { HealthMonitor } from "./td/health";
+import type { TdHost } from "./td/host";
 import { startVoRuntime, type VoRuntime } from "./vo";
+import type { VoHost } from "./vo/host";
 import { VoError, errorMessage } from "./errors";
 import { createLogger } from "./log";
-import { assignStableId } from "./node-wot/thing-id";
 import { adoptLegacySeries } from "./store/identity";
 import { advertiseServedAddresses } from "./node-wot/address";
+import { beforeExpose, decorateThing } from "./node-wot/exposed-thing";
+import { interceptHttpRequests } from "./node-wot/http-server";
+import { decorateServient, decorateWoT, onAddThing, onShutdown, onStart } from "./node-wot/servient-hooks";
 
 const log = createLogger("servient");
 
@@ -43,7 +50,7 @@ export interface VoHelpers {
 
 export type VoServient = Servient & VoHelpers;
 
-export class VoPlugin {
+export class VoPlugin implements TdHost, VoHost {
   readonly sqliteDb: SqliteDb;
   readonly history: HistoryStore;
   readonly influxdb: InfluxDb;
@@ -107,14 +114,9 @@ export class VoPlugin {
     // InfluxDB field types must not depend on when shipping runs: keep the data schemas now, and
     // again on expose in case the script added affordances after produce.
     this.influxdb.rememberThing(thing);
-    const expose = thing.expose.bind(thing);
-    thing.expose = () => {
-      this.influxdb.rememberThing(thing);
-      return expose();
-    };
-    // vo-wot scripts reach the helpers as `exposed_thing.servient.sqlite_db`; non-enumerable so
-    // it never leaks into the TD.
-    Object.defineProperty(thing, "servient", { value: this.servient, enumerable: false, configurable: true });
+    beforeExpose(thing, () => this.influxdb.rememberThing(thing));
+    // vo-wot scripts reach the helpers as `exposed_thing.servient.sqlite_db`.
+    decorateThing(thing, { servient: this.servient });
   }
 
   async started(wot: typeof WoT): Promise<void> {
@@ -159,24 +161,20 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
     busyTimeoutMs: options.sqlite.busyTimeoutMs,
   });
   const plugin = new VoPlugin(servient, options, database);
-  target[ATTACHED] = plugin;
-  Object.defineProperties(servient, {
-    sqlite_db: { value: plugin.sqliteDb, enumerable: false },
-    influxdb: { value: plugin.influxdb, enumerable: false },
-    vo: { value: plugin, enumerable: false },
+  decorateServient(servient, {
+    [ATTACHED]: plugin,
+    sqlite_db: plugin.sqliteDb,
+    influxdb: plugin.influxdb,
+    vo: plugin,
   });
+  // Body limit, 4xx instead of node-wot's 500 for the plugin's handlers, on every HTTP server.
+  interceptHttpRequests(servient, { maxBodyBytes: options.recorder.maxBodyBytes });
 
-  const addThing = servient.addThing.bind(servient);
-  servient.addThing = (thing: ExposedThing): boolean => {
-    // Before node-wot would give a random id: the history must be reachable after a restart.
-    const derived = assignStableId(servient, thing);
-    const added = addThing(thing);
-    if (added) {
-      if (derived) plugin.adoptHistory(thing);
-      plugin.thingAdded(thing);
-    }
-    return added;
-  };
+  onAddThing(servient, (thing, idDerived) => {
+    // A derived id replaced node-wot's random one: the history must be reachable after a restart.
+    if (idDerived) plugin.adoptHistory(thing);
+    plugin.thingAdded(thing);
+  });
   const existing = Object.keys(servient.getThings());
   if (existing.length > 0) {
     log.warn("attach() after things were produced: instrumenting %d existing things", existing.length);
@@ -186,31 +184,16 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
     }
   }
 
-  const start = servient.start.bind(servient);
-  servient.start = async () => {
+  onStart(servient, {
     // TDs advertise the address actually served (node-wot would list every interface).
-    advertiseServedAddresses(servient);
-    const wot = await start();
-    // Scripts that only see `WoT` reach the helpers as `WoT.servient.sqlite_db` or `WoT.sqlite_db`.
-    for (const [key, value] of [
-      ["servient", servient],
-      ["sqlite_db", plugin.sqliteDb],
-      ["influxdb", plugin.influxdb],
-    ] as const) {
-      if (!(key in wot)) Object.defineProperty(wot, key, { value, enumerable: false });
-    }
-    await plugin.started(wot);
-    return wot;
-  };
-
-  const shutdown = servient.shutdown.bind(servient);
-  servient.shutdown = async () => {
-    try {
-      await shutdown();
-    } finally {
-      await plugin.close();
-    }
-  };
+    beforeServersStart: () => advertiseServedAddresses(servient),
+    started: async (wot) => {
+      // Scripts that only see `WoT` reach the helpers as `WoT.servient.sqlite_db` or `WoT.sqlite_db`.
+      decorateWoT(wot, { servient, sqlite_db: plugin.sqliteDb, influxdb: plugin.influxdb });
+      await plugin.started(wot);
+    },
+  });
+  onShutdown(servient, () => plugin.close());
   return servient as VoServient;
 }
 

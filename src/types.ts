@@ -1,4 +1,19 @@
-/** Shared types: what a recorded interaction looks like, in memory and in the history table. */
+/**
+ * Shared words of the rooms: what a recorded interaction looks like (in memory and in the history
+ * table), and the few TD names more than one room reads or writes. A leaf: it imports nothing.
+ */
+
+/** TD annotation (on a thing or an affordance): `"vo:record": false` opts out of recording. */
+export const RECORD_ANNOTATION = "vo:record";
+/**
+ * TD annotation the plugin puts on the affordances it adds itself (td/, vo/); the recorder never
+ * records them and the HTTP adapter runs their requests with a request context.
+ */
+export const PLUGIN_ANNOTATION = "vo:plugin";
+/** Events a TD gains (td/) and the VO's checks emit (vo/) when the self-check changes state… */
+export const VO_CONNECTION = "voConnection";
+/** …and when the device liveness check does. */
+export const DEVICE_CONNECTION = "deviceConnection";
 
 /** The three kinds of affordance a Thing Description has. */
 export type AffordanceKind = "property" | "action" | "event";

@@ -31,6 +31,33 @@ export function staticAddress(): string | undefined {
   return (Helpers as unknown as { staticAddress?: string }).staticAddress;
 }
 
+/**
+ * Sets node-wot's process-wide static address (an IPv6 literal gets its brackets), or clears the one
+ * an earlier launcher in this process left with `undefined`. Pinned by test/launcher.test.js ("the
+ * demo VO starts, … the TD points at the served address …").
+ */
+export function setStaticAddress(address: string | undefined): void {
+  Helpers.setStaticAddress((address === undefined ? undefined : uriHost(address)) as string);
+}
+
+/**
+ * `<scheme>://<advertised host>:<port>/` of the servient's first listening HTTP server: its
+ * `baseUri` when it has one (set here by `advertiseServedAddresses`, or by the user), else the first
+ * address node-wot would advertise. The VO's self-check GETs it. Pinned by test/library.test.js
+ * ("a library servient bound to 127.0.0.1 … its self-check finds the VO up").
+ */
+export function advertisedBaseUrl(servient: Servient): string | undefined {
+  for (const server of servient.getServers()) {
+    const s = server as unknown as { scheme?: string; baseUri?: string; getPort?: () => number };
+    if ((s.scheme !== "http" && s.scheme !== "https") || typeof s.getPort !== "function") continue;
+    if (s.baseUri) return s.baseUri.replace(/\/+$/, "") + "/";
+    const port = s.getPort();
+    if (port <= 0) continue;
+    return `${s.scheme}://${uriHost(Helpers.getAddresses()[0] ?? "127.0.0.1")}:${port}/`;
+  }
+  return undefined;
+}
+
 /** An address as it appears in a URL: IPv6 literals in brackets. */
 export function uriHost(address: string): string {
   return address.includes(":") && !address.startsWith("[") ? `[${address}]` : address;

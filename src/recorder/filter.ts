@@ -3,12 +3,7 @@
  * Decisions are cached per thing and affordance, so the hot path is one Map lookup.
  */
 import picomatch from "picomatch";
-import type { AffordanceKind } from "../types";
-
-/** TD annotation (on a thing or an affordance): `"vo:record": false` opts out of recording. */
-export const RECORD_ANNOTATION = "vo:record";
-/** TD annotation the plugin puts on the affordances it adds itself; those are never recorded. */
-export const PLUGIN_ANNOTATION = "vo:plugin";
+import { PLUGIN_ANNOTATION, RECORD_ANNOTATION, type AffordanceKind } from "../types";
 
 export interface FilterOptions {
   include: string[];

@@ -1,14 +1,14 @@
 /**
- * Turns every interaction of an exposed thing into an InteractionRecord, by wrapping the thing's
- * own methods (per instance, so only things of this servient are touched):
+ * Turns every interaction of an exposed thing into an InteractionRecord, through the node-wot
+ * adapter's hooks on that one thing (src/node-wot/exposed-thing.ts):
  *
- *  - handleWriteProperty / handleInvokeAction: what every protocol binding calls. The payload is
+ *  - property writes and action invocations, as every protocol binding delivers them. The payload is
  *    read once and node-wot gets a BufferedContent, so handlers can still use value(), data or
  *    arrayBuffer(). The call completes only after the record is committed.
- *  - emitEvent (synchronous in node-wot): recorded in the next group commit, the script does not wait.
- *  - emitPropertyChange: the value the read handler returns during that call is captured (no
- *    second read), then recorded. Not AsyncLocalStorage: it would put a hook on every promise of
- *    the process.
+ *  - emitted events (emitEvent is synchronous in node-wot): recorded in the next group commit, the
+ *    script does not wait.
+ *  - property changes the script announces: the value its read handler returned during
+ *    emitPropertyChange, recorded before that call completes.
  *
  * Errors of the interaction are re-thrown unchanged; a failure of the store is reported as such.
  */
@@ -19,16 +19,16 @@ import type { HistoryStore } from "../store/history";
 import type { AffordanceKind, InteractionRecord } from "../types";
 import { errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { answerInsteadOf500, isDataSchemaError } from "../node-wot/responses";
+import { BodyTooLargeError, BufferedContent, readContent } from "../node-wot/content";
 import {
-  BodyTooLargeError,
-  BufferedContent,
-  bytesToJson,
-  placeholder,
-  readContent,
-  valueToJson,
-  type ValueLimits,
-} from "./content";
+  interceptActionInvocations,
+  interceptPropertyWrites,
+  observePropertyChanges,
+  onEventEmitted,
+  type HandlerOptions,
+} from "../node-wot/exposed-thing";
+import { answerInsteadOf500, isDataSchemaError } from "../node-wot/responses";
+import { bytesToJson, placeholder, valueToJson, type ValueLimits } from "./content";
 import { RecordFilter, type FilterOptions } from "./filter";
 
 const log = createLogger("recorder");
@@ -39,13 +39,7 @@ export interface RecorderOptions extends FilterOptions, ValueLimits {
   maxBodyBytes: number;
 }
 
-type InteractionOptions = WoT.InteractionOptions & { formIndex: number };
 type Affordance = { forms?: { href?: string }[]; [key: string]: unknown };
-
-interface ChangeSlot {
-  captured: boolean;
-  value: unknown;
-}
 
 /** Thrown when the interaction succeeded but its record could not be committed. */
 export class RecordNotCommittedError extends Error {
@@ -71,10 +65,10 @@ export class Recorder {
   instrument(thing: ExposedThing): void {
     if (!this.options.enabled || this.instrumented.has(thing)) return;
     this.instrumented.add(thing);
-    this.wrapWriteProperty(thing);
-    this.wrapInvokeAction(thing);
-    this.wrapEmitEvent(thing);
-    this.wrapPropertyChange(thing);
+    this.recordWrites(thing);
+    this.recordInvocations(thing);
+    this.recordEvents(thing);
+    this.recordChanges(thing);
   }
 
   /** Forget cached include/exclude decisions (after affordances were added to a thing). */
@@ -119,21 +113,17 @@ export class Recorder {
     };
   }
 
-  private wrapWriteProperty(thing: ExposedThing): void {
-    const original = thing.handleWriteProperty.bind(thing);
-    thing.handleWriteProperty = async (name: string, input: Content, options: InteractionOptions) => {
-      if (!this.records(thing, "property", name)) return original(name, input, options);
+  private recordWrites(thing: ExposedThing): void {
+    interceptPropertyWrites(thing, async (name, input, options, write) => {
+      if (!this.records(thing, "property", name)) return write(input);
       const schema = thing.properties[name] as WoT.DataSchema;
-      await this.around(thing, "property", name, "write", input, options, schema, (c) =>
-        original(name, c, options),
-      );
-    };
+      await this.around(thing, "property", name, "write", input, options, schema, write);
+    });
   }
 
-  private wrapInvokeAction(thing: ExposedThing): void {
-    const original = thing.handleInvokeAction.bind(thing);
-    thing.handleInvokeAction = async (name: string, input: Content, options: InteractionOptions) => {
-      if (!this.records(thing, "action", name)) return original(name, input, options);
+  private recordInvocations(thing: ExposedThing): void {
+    interceptActionInvocations(thing, async (name, input, options, invoke) => {
+      if (!this.records(thing, "action", name)) return invoke(input);
       const action = thing.actions[name] as { input?: WoT.DataSchema; output?: WoT.DataSchema } | undefined;
       return this.around(
         thing,
@@ -143,10 +133,10 @@ export class Recorder {
         input,
         options,
         action?.input,
-        (c) => original(name, c, options),
+        invoke,
         action?.output,
       );
-    };
+    });
   }
 
   /**
@@ -160,7 +150,7 @@ export class Recorder {
     name: string,
     op: "write" | "invoke",
     input: Content,
-    options: InteractionOptions,
+    options: HandlerOptions,
     schema: WoT.DataSchema | undefined,
     call: (content: Content) => Promise<T>,
     outputSchema?: WoT.DataSchema,
@@ -224,56 +214,26 @@ export class Recorder {
     return output;
   }
 
-  private wrapEmitEvent(thing: ExposedThing): void {
-    const original = thing.emitEvent.bind(thing);
-    thing.emitEvent = (name: string, data: WoT.InteractionInput): void => {
-      original(name, data); // unknown names throw here and are not recorded
+  private recordEvents(thing: ExposedThing): void {
+    onEventEmitted(thing, (name, data) => {
       if (!this.records(thing, "event", name)) return;
       this.store
         .append(this.record(thing, "event", name, "emit", "local", valueToJson(data, this.options)))
         .catch((err) =>
           log.error("event '%s' of '%s' not recorded: %s", name, thing.title, errorMessage(err)),
         );
-    };
+    });
   }
 
-  private wrapPropertyChange(thing: ExposedThing): void {
-    // While emitPropertyChange(name) runs, the wrapped read handler of `name` hands its result to
-    // the waiting slots. A read by a client that overlaps gives the same current value.
-    const waiting = new Map<string, ChangeSlot[]>();
-    const setReadHandler = thing.setPropertyReadHandler.bind(thing);
-    thing.setPropertyReadHandler = (name: string, handler: WoT.PropertyReadHandler): WoT.ExposedThing =>
-      setReadHandler(name, async (options?: WoT.InteractionOptions) => {
-        const value = await handler(options);
-        const slots = waiting.get(name);
-        if (slots !== undefined) {
-          for (const slot of slots) {
-            if (!slot.captured) {
-              slot.captured = true;
-              slot.value = value;
-            }
-          }
-        }
-        return value;
-      });
-    const original = thing.emitPropertyChange.bind(thing);
-    thing.emitPropertyChange = async (name: string): Promise<void> => {
-      if (!this.records(thing, "property", name)) return original(name);
-      const slot: ChangeSlot = { captured: false, value: undefined };
-      let slots = waiting.get(name);
-      if (slots === undefined) waiting.set(name, (slots = []));
-      slots.push(slot);
-      try {
-        await original(name);
-      } finally {
-        slots.splice(slots.indexOf(slot), 1);
-        if (slots.length === 0) waiting.delete(name);
-      }
-      await this.commit(
-        this.record(thing, "property", name, "change", "local", valueToJson(slot.value, this.options)),
-        true,
-      );
-    };
+  private recordChanges(thing: ExposedThing): void {
+    observePropertyChanges(thing, {
+      wants: (name) => this.records(thing, "property", name),
+      changed: (name, value) =>
+        this.commit(
+          this.record(thing, "property", name, "change", "local", valueToJson(value, this.options)),
+          true,
+        ),
+    });
   }
 
   /** Waits for the record's group commit. */
@@ -309,7 +269,7 @@ function sourceOf(
   thing: ExposedThing,
   kind: AffordanceKind,
   name: string,
-  options: InteractionOptions | undefined,
+  options: HandlerOptions | undefined,
 ): string {
   const forms = affordanceOf(thing, kind, name)?.forms;
   const href = forms?.[options?.formIndex ?? 0]?.href ?? forms?.[0]?.href;

@@ -10,10 +10,10 @@ import path from "node:path";
 import type { ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
 import type { StoreHealth } from "../store/history";
-import { PLUGIN_ANNOTATION } from "../recorder/filter";
+import { PLUGIN_ANNOTATION } from "../types";
 import { createLogger } from "../log";
 import { errorMessage } from "../errors";
-import { guarded } from "./http-context";
+import { guarded } from "../node-wot/request-context";
 
 const log = createLogger("health");
 

@@ -15,9 +15,10 @@ import type * as WoT from "wot-typescript-definitions";
 import type { HistoryStore, AggregateWindow } from "../store/history";
 import type { AffordanceKind, HistoryRow, JsonValue } from "../types";
 import { VoInputError } from "../errors";
-import { PLUGIN_ANNOTATION, RecordFilter } from "../recorder/filter";
+import { PLUGIN_ANNOTATION } from "../types";
+import { RecordFilter } from "../recorder/filter";
 import { jsonDeeperThan } from "../json-depth";
-import { rawQueryValue } from "./http-context";
+import { rawQueryValue } from "../node-wot/request-context";
 
 export const HISTORY = "history";
 export const HISTORY_AGGREGATE = "historyAggregate";

@@ -7,12 +7,15 @@
  * apart), and the thing's `@context` gains the `vo` prefix. A name the thing already uses is left
  * to the thing (the plugin's affordance is skipped, with a warning).
  */
-import type { ExposedThing } from "@node-wot/core";
+import type { Content, ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
-import type { VoPlugin } from "../servient";
-import { PLUGIN_ANNOTATION, RecordFilter } from "../recorder/filter";
+import { PLUGIN_ANNOTATION } from "../types";
+import { RecordFilter } from "../recorder/filter";
 import { createLogger } from "../log";
-import { boundPluginInputs, guarded, installHttpContext } from "./http-context";
+import { BufferedContent, readContent } from "../node-wot/content";
+import { beforeExpose, interceptActionInvocations } from "../node-wot/exposed-thing";
+import { guarded, reject } from "../node-wot/request-context";
+import type { TdHost } from "./host";
 import {
   HISTORY,
   HISTORY_AGGREGATE,
@@ -26,10 +29,10 @@ import {
 import { setVoStateHandlers, voStateAffordances } from "./vo-state";
 import { healthAffordances } from "./health";
 
-export { currentRequest, installHttpContext, isLoopback, statusOf, guarded, reject } from "./http-context";
 export * from "./vo-state";
 export { HealthMonitor, VO_HEALTH, VO_HEALTH_CHANGED, healthView, type HealthHost } from "./health";
 export { HISTORY, HISTORY_AGGREGATE, QUERY_HISTORY, recordedNames } from "./history";
+export type { TdHost, TdHostOptions } from "./host";
 
 const log = createLogger("td");
 
@@ -38,11 +41,10 @@ export const VO_CONTEXT = "https://github.com/node-wot-vo/node-wot-vo/blob/main/
 
 type Kind = "properties" | "actions" | "events";
 
-export function installTdAffordances(plugin: VoPlugin, thing: ExposedThing): void {
-  const { td } = plugin.options;
+export function installTdAffordances(host: TdHost, thing: ExposedThing): void {
+  const { td } = host.options;
   if (!td.historyAffordances && !td.voAffordances) return;
-  installHttpContext(plugin.servient);
-  boundPluginInputs(thing, plugin.options.recorder.maxBodyBytes);
+  boundPluginInputs(thing, host.options.recorder.maxBodyBytes);
   const added: Record<Kind, string[]> = { properties: [], actions: [], events: [] };
   const add = (kind: Kind, defs: Record<string, unknown>) => {
     const map = thing[kind] as Record<string, unknown>;
@@ -62,10 +64,10 @@ export function installTdAffordances(plugin: VoPlugin, thing: ExposedThing): voi
   };
 
   if (td.historyAffordances) {
-    const defs = historyAffordances(thing, plugin.history.limits);
+    const defs = historyAffordances(thing, host.history.limits);
     add("properties", defs.properties);
     add("actions", defs.actions);
-    const queries = new HistoryQueries(plugin.history, new RecordFilter(plugin.options.recorder));
+    const queries = new HistoryQueries(host.history, new RecordFilter(host.options.recorder));
     const vars = (o?: WoT.InteractionOptions) => (o?.uriVariables ?? {}) as HistoryParams;
     if (added.properties.includes(HISTORY))
       thing.setPropertyReadHandler(HISTORY, (o) => guarded(() => queries.rows(thing, vars(o))));
@@ -77,26 +79,42 @@ export function installTdAffordances(plugin: VoPlugin, thing: ExposedThing): voi
       );
   }
   if (td.voAffordances) {
-    const defs = voStateAffordances(plugin.options, plugin.history.limits.maxLimit);
+    const defs = voStateAffordances(host.options, host.history.limits.maxLimit);
     add("properties", defs.properties);
     add("actions", defs.actions);
     add("events", defs.events);
-    setVoStateHandlers(thing, plugin.sqliteDb, plugin.options, plugin.servient);
+    setVoStateHandlers(thing, host.sqliteDb, host.options, host.servient);
     const health = healthAffordances();
     add("properties", health.properties);
     add("events", health.events);
-    plugin.health.attach(thing);
+    host.health.attach(thing);
   }
   addContext(thing);
 
   // The `name` enums list the thing's affordances: refresh them when the thing is exposed, in case
   // the script added affordances after produce.
-  const expose = thing.expose.bind(thing);
-  thing.expose = () => {
+  beforeExpose(thing, () => {
     refreshNameEnums(thing);
-    plugin.recorder.refresh(thing);
-    return expose();
-  };
+    host.recorder.refresh(thing);
+  });
+}
+
+/**
+ * Plugin actions read their input whole: read it here at most `maxBodyBytes` (the recorder, which
+ * bounds the bodies of recorded affordances, never records the plugin's own).
+ */
+function boundPluginInputs(thing: ExposedThing, maxBodyBytes: number): void {
+  interceptActionInvocations(thing, async (name, input, _options, invoke) => {
+    const action = Object.hasOwn(thing.actions, name) ? thing.actions[name] : undefined;
+    if ((action as Record<string, unknown> | undefined)?.[PLUGIN_ANNOTATION] !== true) return invoke(input);
+    let bytes: Buffer;
+    try {
+      bytes = await readContent(input, maxBodyBytes);
+    } catch (err) {
+      throw reject(err);
+    }
+    return invoke(new BufferedContent(input.type, bytes) as unknown as Content);
+  });
 }
 
 function addContext(thing: ExposedThing): void {

@@ -4,14 +4,14 @@
  * addresses, refuse duplicates, and are guarded (credentials, or loopback only).
  */
 import { timingSafeEqual } from "node:crypto";
-import type { ExposedThing, Servient } from "@node-wot/core";
+import type { ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
 import type { SqliteDb, StatusRow } from "../store/sqlite-db";
-import type { VoOptions } from "../config";
 import { VoInputError } from "../errors";
-import { PLUGIN_ANNOTATION } from "../recorder/filter";
-import { currentRequest, guarded, isLoopback } from "./http-context";
+import { DEVICE_CONNECTION, PLUGIN_ANNOTATION, VO_CONNECTION } from "../types";
+import { currentRequest, guarded } from "../node-wot/request-context";
 import { parseInput, sent, show } from "./history";
+import type { TdHost, TdHostOptions } from "./host";
 
 export const VO_STATUS = "voStatus";
 export const VO_STATUS_HISTORY = "voStatusHistory";
@@ -24,9 +24,6 @@ export const REMOVE_OBSERVER = "removeObserver";
 export const ADD_REDIRECT_IP = "addRedirectIp";
 export const REMOVE_REDIRECT_IP = "removeRedirectIp";
 export const SET_DEVICE_IP = "setDeviceIp";
-/** Events emitted when the VO's self-check / the device liveness check changes state. */
-export const VO_CONNECTION = "voConnection";
-export const DEVICE_CONNECTION = "deviceConnection";
 
 const statusRow = {
   type: "object",
@@ -111,7 +108,7 @@ const changing = (title: string, description: string, output: Record<string, unk
 const list = { type: "array", items: { type: "string" } };
 
 export function voStateAffordances(
-  options: VoOptions,
+  options: TdHostOptions,
   limitMax: number,
 ): {
   properties: Record<string, unknown>;
@@ -250,7 +247,7 @@ export function currentStatus(history: StatusRow[]): {
  *    them, as HTTP Basic (username/password) or Bearer (token);
  *  - no credentials: only loopback clients may change the VO state.
  */
-export function checkMayChange(thing: ExposedThing, servient: Servient): void {
+export function checkMayChange(thing: ExposedThing, servient: TdHost["servient"]): void {
   const defs = (thing.securityDefinitions ?? {}) as Record<string, { scheme?: string }>;
   const names = Array.isArray(thing.security) ? thing.security : [thing.security];
   const secured = names.some(
@@ -285,6 +282,13 @@ export function checkMayChange(thing: ExposedThing, servient: Servient): void {
       "VO_FORBIDDEN",
     );
   }
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.toLowerCase().replace(/^::ffff:/, "");
+  return a === "::1" || /^127\.\d+\.\d+\.\d+$/.test(a);
 }
 
 function authorized(
@@ -333,8 +337,8 @@ const EXPECTED_ADDRESS = '{"address": "<ip>[:port]"}';
 export function setVoStateHandlers(
   thing: ExposedThing,
   db: SqliteDb,
-  options: VoOptions,
-  servient: Servient,
+  options: TdHostOptions,
+  servient: TdHost["servient"],
 ): void {
   const deviceTarget = options.vo.device?.tdUrl ?? options.vo.device?.address;
   const has = (kind: "properties" | "actions", name: string) =>

@@ -4,12 +4,11 @@
  */
 import dns from "node:dns/promises";
 import net from "node:net";
-import { Helpers } from "@node-wot/core";
-import type { VoPlugin } from "../servient";
 import { errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { installHttpContext } from "../td/http-context";
-import { DEVICE_CONNECTION, VO_CONNECTION } from "../td/vo-state";
+import { DEVICE_CONNECTION, VO_CONNECTION } from "../types";
+import { advertisedBaseUrl } from "../node-wot/address";
+import type { VoHost } from "./host";
 import { DeviceMirror } from "./mirror";
 import {
   PeriodicCheck,
@@ -23,6 +22,7 @@ import {
 
 export { DeviceMirror, MIRROR_STATUS, mirrorId } from "./mirror";
 export { PeriodicCheck, StatusTracker } from "./status";
+export type { VoHost } from "./host";
 
 const log = createLogger("vo");
 
@@ -38,22 +38,21 @@ export interface VoRuntime {
   readonly selfCheckUrl?: string;
 }
 
-export async function startVoRuntime(plugin: VoPlugin, wot: typeof WoT): Promise<VoRuntime> {
-  const { vo } = plugin.options;
-  installHttpContext(plugin.servient);
+export async function startVoRuntime(host: VoHost, wot: typeof WoT): Promise<VoRuntime> {
+  const { vo } = host.options;
   const runtime: {
     -readonly [K in keyof VoRuntime]: VoRuntime[K];
   } = { stop: async () => undefined };
 
   if (vo.selfCheck.enabled) {
-    const url = vo.selfCheck.url ?? advertisedUrl(plugin);
+    const url = vo.selfCheck.url ?? advertisedBaseUrl(host.servient);
     if (url === undefined) {
       log.warn("self-check enabled but the servient has no HTTP server: vo_status stays empty");
     } else {
       runtime.selfCheckUrl = url;
       const tracker = new StatusTracker(
-        plugin.sqliteDb,
-        plugin.servient,
+        host.sqliteDb,
+        host.servient,
         "vo_status",
         VO_CONNECTION,
         "VO_Connection_Error",
@@ -73,10 +72,10 @@ export async function startVoRuntime(plugin: VoPlugin, wot: typeof WoT): Promise
   const device = vo.device;
   if (device && (device.tdUrl || device.address)) {
     const target = device.tdUrl ?? device.address!;
-    await fillDeviceIp(plugin, target);
+    await fillDeviceIp(host, target);
     const tracker = new StatusTracker(
-      plugin.sqliteDb,
-      plugin.servient,
+      host.sqliteDb,
+      host.servient,
       "device_status",
       DEVICE_CONNECTION,
       "Device_Connection_Error",
@@ -86,7 +85,7 @@ export async function startVoRuntime(plugin: VoPlugin, wot: typeof WoT): Promise
     let probe: Probe<unknown>;
     if (device.tdUrl) {
       const tdUrl = device.tdUrl;
-      const mirror = new DeviceMirror(plugin, wot, { ...device, tdUrl }, () => runtime.deviceCheck?.kick());
+      const mirror = new DeviceMirror(host, wot, { ...device, tdUrl }, () => runtime.deviceCheck?.kick());
       runtime.mirror = mirror;
       await mirror.start();
       probe = (signal) => fetchTd(tdUrl, signal);
@@ -127,23 +126,8 @@ export async function startVoRuntime(plugin: VoPlugin, wot: typeof WoT): Promise
   return runtime;
 }
 
-/** `<scheme>://<advertised host>:<port>/` of the first HTTP server (or its baseUri). */
-function advertisedUrl(plugin: VoPlugin): string | undefined {
-  for (const server of plugin.servient.getServers()) {
-    const s = server as unknown as { scheme?: string; baseUri?: string; getPort?: () => number };
-    if ((s.scheme !== "http" && s.scheme !== "https") || typeof s.getPort !== "function") continue;
-    if (s.baseUri) return s.baseUri.replace(/\/+$/, "") + "/";
-    const port = s.getPort();
-    if (port <= 0) continue;
-    let host = Helpers.getAddresses()[0] ?? "127.0.0.1";
-    if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
-    return `${s.scheme}://${host}:${port}/`;
-  }
-  return undefined;
-}
-
 /** The device IP (seed table `info`) from the configured TD URL or address; DNS names resolved. */
-async function fillDeviceIp(plugin: VoPlugin, target: string): Promise<void> {
+async function fillDeviceIp(vo: VoHost, target: string): Promise<void> {
   try {
     let host: string;
     let port: number | undefined;
@@ -154,7 +138,7 @@ async function fillDeviceIp(plugin: VoPlugin, target: string): Promise<void> {
     } else ({ host, port } = splitHostPort(target));
     if (net.isIP(host) === 0) host = (await dns.lookup(host)).address;
     const address = port === undefined ? host : net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-    plugin.sqliteDb.setDeviceIp(address);
+    vo.sqliteDb.setDeviceIp(address);
   } catch (err) {
     log.warn("could not fill the device IP from '%s': %s", target, errorMessage(err));
   }

@@ -20,13 +20,12 @@
 import fs from "node:fs";
 import type { ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
-import type { VoPlugin } from "../servient";
 import type { VoRoomOptions } from "./options";
-import type { JsonValue } from "../types";
+import type { VoHost } from "./host";
+import { PLUGIN_ANNOTATION, type JsonValue } from "../types";
 import { VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { PLUGIN_ANNOTATION } from "../recorder/filter";
-import { currentRequest, guarded, needsRequestContext } from "../td/http-context";
+import { currentRequest, guarded, needsRequestContext } from "../node-wot/request-context";
 import { bounded } from "./status";
 
 const log = createLogger("vo");
@@ -58,14 +57,13 @@ export class DeviceMirror {
   private map: Record<Kind, Record<string, string>> = { properties: {}, actions: {}, events: {} };
 
   constructor(
-    private readonly plugin: VoPlugin,
+    private readonly host: VoHost,
     private readonly wot: typeof WoT,
     private readonly device: DeviceOptions & { tdUrl: string },
     /** Asks for a device check now (a forwarded request just failed). */
     private readonly kick: () => void,
   ) {
-    this.cacheFile =
-      plugin.file === ":memory:" || plugin.file === "" ? undefined : `${plugin.file}.device-td.json`;
+    this.cacheFile = host.file === ":memory:" || host.file === "" ? undefined : `${host.file}.device-td.json`;
   }
 
   /** Produces the mirror from the cached TD when there is one (the device may still be down). */
@@ -255,7 +253,7 @@ export class DeviceMirror {
     const properties: Record<string, unknown> = {};
     for (const voName of Object.keys(this.map.properties)) {
       const row = this.thing
-        ? this.plugin.history.latest({ thingId: this.thing.id, kind: "property", name: voName, okOnly: true })
+        ? this.host.history.latest({ thingId: this.thing.id, kind: "property", name: voName, okOnly: true })
         : undefined;
       const served = this.served.get(voName);
       properties[voName] = {
@@ -318,7 +316,7 @@ export class DeviceMirror {
   }
 
   private fromHistory(voName: string, failure: string): WoT.InteractionInput {
-    const row = this.plugin.history.latest({
+    const row = this.host.history.latest({
       thingId: this.thing!.id,
       kind: "property",
       name: voName,

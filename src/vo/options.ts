@@ -1,4 +1,4 @@
-/** Options of the VO room (status checks, device mirroring) and of the TD room (history affordances). */
+/** Options of the VO room: status checks, device mirroring. */
 
 export interface VoRoomOptions {
   /** Periodic self-check of the VO's own HTTP endpoint at its advertised address → `vo_status`. */
@@ -42,13 +42,6 @@ export interface VoRoomOptions {
   };
 }
 
-export interface TdRoomOptions {
-  /** Add the history affordances (`history`, `historyAggregate`, `queryHistory`) to every thing. */
-  historyAffordances: boolean;
-  /** Add the VO status / observers / redirect IPs / device IP affordances to every thing. */
-  voAffordances: boolean;
-}
-
 export const voSchema = {
   type: "object",
   additionalProperties: false,
@@ -87,15 +80,5 @@ export const voSchema = {
         thingId: { type: "string", minLength: 1 },
       },
     },
-  },
-} as const;
-
-export const tdSchema = {
-  type: "object",
-  additionalProperties: false,
-  default: {},
-  properties: {
-    historyAffordances: { type: "boolean", default: true },
-    voAffordances: { type: "boolean", default: true },
   },
 } as const;

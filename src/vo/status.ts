@@ -14,7 +14,7 @@ import type { ExposedThing, Servient } from "@node-wot/core";
 import type { SqliteDb } from "../store/sqlite-db";
 import { errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { PLUGIN_ANNOTATION } from "../recorder/filter";
+import { PLUGIN_ANNOTATION } from "../types";
 
 const log = createLogger("vo");
 
