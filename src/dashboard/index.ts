@@ -6,7 +6,13 @@ export {
   type DashboardOptions,
   type MountedDashboard,
 } from "./mount";
-export { createMetrics, METRIC_PREFIX, SHIPPER_STATES, type MetricsHost, type VoMetrics } from "../metrics/metrics";
+export {
+  createMetrics,
+  METRIC_PREFIX,
+  SHIPPER_STATES,
+  type MetricsHost,
+  type VoMetrics,
+} from "../metrics/metrics";
 export {
   HttpCounters,
   countHttpTraffic,

@@ -75,7 +75,8 @@ export function mountDashboard(
   options: DashboardOptions = {},
 ): MountedDashboard {
   const base = normalisePath(options.path ?? "/dashboard/", "path");
-  const metricsPath = options.metrics === false ? undefined : normalisePath(options.metricsPath ?? "/metrics");
+  const metricsPath =
+    options.metrics === false ? undefined : normalisePath(options.metricsPath ?? "/metrics");
   const files = loadStaticFiles();
   const config = Buffer.from(
     JSON.stringify({
@@ -193,7 +194,8 @@ function serveMetrics(
       res.writeHead(200, { "Content-Type": metrics.contentType, "Cache-Control": "no-store" });
       res.end(req.method === "HEAD" ? undefined : text);
     },
-    (err: unknown) => send(res, 500, "text/plain; charset=utf-8", `collecting the metrics failed: ${String(err)}`),
+    (err: unknown) =>
+      send(res, 500, "text/plain; charset=utf-8", `collecting the metrics failed: ${String(err)}`),
   );
 }
 

@@ -42,12 +42,7 @@ export interface VoMetrics {
 }
 
 /** A counter whose value is a total kept elsewhere, read at scrape time. */
-function totalCounter(
-  registry: Registry,
-  name: string,
-  help: string,
-  read: () => number,
-): Counter<string> {
+function totalCounter(registry: Registry, name: string, help: string, read: () => number): Counter<string> {
   return new Counter({
     name: METRIC_PREFIX + name,
     help,

@@ -70,7 +70,8 @@ function wrap(server: unknown, hooks: Hooks): void {
   const gated = (req: http.IncomingMessage, res: http.ServerResponse): unknown => {
     if (hooks.gates.length > 0) {
       const found = thingOf(s, req.url ?? "/");
-      if (found) for (const gate of hooks.gates) if (!gate(found.name, found.thing, req, res)) return undefined;
+      if (found)
+        for (const gate of hooks.gates) if (!gate(found.name, found.thing, req, res)) return undefined;
     }
     return original(req, res);
   };
