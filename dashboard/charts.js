@@ -12,8 +12,9 @@ const EDGE = "rgba(37, 99, 235, 0.35)";
  * `onSelect(fromMs, toMs)` is called when the user drags over a range (zoom).
  */
 export class SeriesChart {
-  constructor(container, { label, unit, onSelect }) {
+  constructor(container, { label, unit, stepped = false, onSelect }) {
     this.container = container;
+    this.stepped = stepped;
     this.label = label;
     this.unit = unit;
     this.onSelect = onSelect;
@@ -35,7 +36,8 @@ export class SeriesChart {
       this.plot = this.create(aligned, withBand);
       this.plot.withBand = withBand;
     }
-    return data.xs.length;
+    // What the chart itself holds (not what was handed to it).
+    return this.plot.data[0].length;
   }
 
   create(aligned, withBand) {
@@ -48,6 +50,8 @@ export class SeriesChart {
         stroke: LINE,
         width: 1.5,
         value: fmt,
+        // A set point holds until the next write: steps, not slopes.
+        ...(this.stepped ? { paths: uPlot.paths.stepped({ align: 1 }) } : {}),
         points: { show: (u, si, i0, i1) => i1 - i0 < 120, size: 5, fill: LINE },
       },
     ];

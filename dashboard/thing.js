@@ -154,6 +154,7 @@ export function thingPage(main, ctx, name, params) {
       const chart = new SeriesChart(box, {
         label: pname,
         unit: a.unit,
+        stepped: a.readOnly !== true,
         onSelect: (from, to) => setRange({ kind: "custom", from, to }),
       });
       charts.set(pname, { chart, card, value, note, data: empty(), source: "" });
@@ -303,6 +304,7 @@ export function thingPage(main, ctx, name, params) {
     if (err instanceof Unauthorized) {
       view.unauthorized = true;
       ctx.unauthorized();
+      ctx.setLive(false);
       for (const [, c] of charts) c.note.textContent = "Sign in to see the history.";
     } else ctx.error(err.message);
   }
@@ -370,7 +372,7 @@ export function thingPage(main, ctx, name, params) {
     c.note.textContent = note;
     const last = data.ys.length ? data.ys[data.ys.length - 1] : undefined;
     c.value.textContent = last === undefined ? "" : `${+Number(last).toFixed(3)}`;
-    view.charts[pname] = { points, source, window: source === "aggregate" ? c.window : undefined };
+    view.charts[pname] = source === "aggregate" ? { points, source, window: c.window } : { points, source };
     if (view.firstChartMs === undefined) view.firstChartMs = performance.now();
   }
 
@@ -619,7 +621,8 @@ export function thingPage(main, ctx, name, params) {
 
   async function poll() {
     if (stopped) return;
-    if (range.kind === "custom" || view.loading) return schedulePoll();
+    // Nothing to poll for a fixed range, during a load, or without the credentials the TD needs.
+    if (range.kind === "custom" || view.loading || view.unauthorized) return schedulePoll();
     const my = gen;
     try {
       const rows = await readProperty(td, "history", { from: cursor.time, order: "asc", limit });
