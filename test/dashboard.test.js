@@ -4,6 +4,7 @@
 // Screenshots go to $DASHBOARD_SCREENSHOTS (default: <tmp>/node-wot-vo-dashboard-screenshots);
 // UPDATE_DOCS_SCREENSHOT=1 also writes docs/dashboard-thermostat.png.
 "use strict";
+/* global window, document -- functions given to page.evaluate run in the browser */
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
