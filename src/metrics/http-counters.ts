@@ -3,9 +3,9 @@
  * exposed thing. The metrics read them through `HttpCountersProvider`; the service manager's
  * traffic monitor provides the same shape and may replace this minimal provider.
  *
- * Bytes are counted on the socket while the request is handled: sent = bytes written for the
- * response (status line, headers and body); received = the declared `Content-Length`, or for a
- * chunked body the bytes the socket read while the request was handled.
+ * Bytes: received = the request body (its declared `Content-Length`, or for a chunked body the
+ * bytes of the chunks as they arrive); sent = what the socket wrote for the response (status
+ * line, headers and body).
  */
 import type * as http from "node:http";
 import type { Servient } from "@node-wot/core";
@@ -38,14 +38,27 @@ export class HttpCounters implements HttpCountersProvider {
     c.requests += 1;
     const counter = c;
     const socket = req.socket;
-    const declared = Number(req.headers["content-length"]);
-    const read = socket.bytesRead;
     const written = socket.bytesWritten;
+    const declared = req.headers["content-length"];
+    if (declared !== undefined) counter.bytesIn += Number(declared) || 0;
+    else if (req.headers["transfer-encoding"] !== undefined) countChunks(req, counter);
     res.once("close", () => {
-      counter.bytesIn += declared >= 0 ? declared : Math.max(0, socket.bytesRead - read);
       counter.bytesOut += Math.max(0, socket.bytesWritten - written);
     });
   }
+}
+
+/**
+ * A chunked body's bytes as node's HTTP parser pushes them into the request (bytes already
+ * buffered when the gate runs included); reading the body stays with whoever reads it.
+ */
+function countChunks(req: http.IncomingMessage, counter: HttpCounter): void {
+  counter.bytesIn += req.readableLength;
+  const push = req.push.bind(req);
+  req.push = (chunk: unknown, encoding?: BufferEncoding) => {
+    if (chunk !== null && chunk !== undefined) counter.bytesIn += (chunk as { length: number }).length;
+    return push(chunk, encoding);
+  };
 }
 
 /** Counts every request to a thing of the servient (unit: the thing's title). */
