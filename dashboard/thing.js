@@ -296,6 +296,7 @@ export function thingPage(main, ctx, name, params) {
         view.loading = false;
         view.loads += 1;
         view.loadedAt = Date.now();
+        view.firstLoadMs ??= performance.now();
       }
     }
   }
