@@ -82,6 +82,8 @@ export function overviewPage(main, ctx) {
 
   async function refresh() {
     if (stopped) return;
+    // The health view is the servient's: read it from the first thing that offers it.
+    const healthTd = tds.find((td) => affordance(td, "property", "voHealth"));
     let healthShown = false;
     let denied = false;
     await Promise.all(
@@ -102,7 +104,7 @@ export function overviewPage(main, ctx) {
           read("voStatus"),
           read("history", { limit: 1 }),
           read("observers"),
-          healthShown ? undefined : read("voHealth"),
+          td === healthTd ? read("voHealth") : undefined,
         ]);
         if (stopped) return;
         if (status) {
@@ -128,7 +130,7 @@ export function overviewPage(main, ctx) {
         cells.observers.replaceChildren(
           Array.isArray(observers) ? String(observers.length) : observers === null ? locked() : "—",
         );
-        if (health && !healthShown) {
+        if (health) {
           healthShown = true;
           view.health = health;
           renderHealth(healthEl, health);
