@@ -355,6 +355,38 @@ test("/metrics parses as Prometheus text and its counters move with the traffic"
   assert.equal(buckets.at(-1).value, sampleValue(after, "nodewotvo_commit_duration_seconds_count"));
 });
 
+test("on a phone-sized screen the pages fit the width (tables scroll inside their box)", async (t) => {
+  await withPage(t, "phone", async (page) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const hash of ["#/", "#/thing/demo-thermostat"]) {
+      await page.goto(`${demo.dashboard}${hash}`);
+      await page.waitForFunction(
+        () => window.__dashboard.overview?.refreshedAt || window.__dashboard.thing?.loads > 0,
+      );
+      const widths = await page.evaluate(() => ({
+        page: document.documentElement.scrollWidth,
+        view: window.innerWidth,
+      }));
+      assert.ok(widths.page <= widths.view, `${hash}: ${widths.page} px wide in a ${widths.view} px screen`);
+    }
+    await shot(t, page, "phone-thing");
+  });
+});
+
+test("without chromium the dashboard tests fail and say what to install", () => {
+  const r = require("node:child_process").spawnSync(
+    process.execPath,
+    [
+      "-e",
+      'require("./test/helpers/dashboard.js").startBrowser().catch((e) => { console.error(e.message); process.exit(3); })',
+    ],
+    { cwd: ROOT, encoding: "utf8", env: { ...process.env, CHROMIUM_PATH: "/nonexistent/chromium" } },
+  );
+  assert.equal(r.status, 3);
+  assert.match(r.stderr, /expected at \/nonexistent\/chromium/);
+  assert.match(r.stderr, /apt-get install -y chromium/);
+});
+
 test("the docs screenshot exists and is shown in the README", () => {
   const png = fs.readFileSync(path.join(ROOT, "docs", "dashboard-thermostat.png"));
   assert.equal(png.subarray(1, 4).toString(), "PNG");
