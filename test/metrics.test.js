@@ -166,6 +166,11 @@ test("library use: mountDashboard(servient, servient.vo) serves the dashboard, u
   const mounted = mountDashboard(servient, servient.vo, { path: "/dash" });
   assert.equal(mounted.path, "/dash/");
   assert.equal(mounted.metricsPath, "/metrics");
+  assert.throws(() => mountDashboard(servient, servient.vo), /already mounted on this servient/);
+  assert.throws(
+    () => mountDashboard(new Servient(), servient.vo, { path: "dash" }),
+    /'path' must be a URL path starting with '\/', got "dash"/,
+  );
   const wot = await servient.start();
   try {
     await lamp(wot);

@@ -17,6 +17,7 @@ import { addHttpRoute, addThingRequestGate } from "../node-wot/http-server";
 import { createMetrics, type MetricsHost, type VoMetrics } from "../metrics/metrics";
 import { countHttpTraffic, type HttpCountersProvider } from "../metrics/http-counters";
 import { loadStaticFiles } from "./static";
+import { VoInputError } from "../errors";
 
 type Credential = { username?: string; password?: string; token?: string };
 
@@ -68,15 +69,19 @@ const SECURITY_HEADERS = {
     "default-src 'self'; connect-src 'self' http: https:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
 };
 
+const mounted = new WeakSet<Servient>();
+
 /** Mounts the dashboard and the metrics on the servient's HTTP servers (before or after start). */
 export function mountDashboard(
   servient: Servient,
   host: DashboardHost,
   options: DashboardOptions = {},
 ): MountedDashboard {
-  const base = normalisePath(options.path ?? "/dashboard/", "path");
+  if (mounted.has(servient))
+    throw new VoInputError("mountDashboard: the dashboard is already mounted on this servient");
+  const base = checkPath(options.path ?? "/dashboard/", "path").replace(/\/?$/, "/");
   const metricsPath =
-    options.metrics === false ? undefined : normalisePath(options.metricsPath ?? "/metrics");
+    options.metrics === false ? undefined : checkPath(options.metricsPath ?? "/metrics", "metricsPath");
   const files = loadStaticFiles();
   const config = Buffer.from(
     JSON.stringify({
@@ -87,6 +92,7 @@ export function mountDashboard(
   );
   files.set("config.json", { body: config, type: "application/json" });
 
+  mounted.add(servient);
   let metrics: VoMetrics | undefined;
   if (metricsPath !== undefined) metrics = createMetrics(host, options.traffic ?? countHttpTraffic(servient));
   let open = true;
@@ -149,10 +155,11 @@ export function mountDashboard(
   };
 }
 
-function normalisePath(p: string, what = "metricsPath"): string {
-  if (!p.startsWith("/") || /[?#\s]/.test(p))
-    throw new Error(`dashboard ${what} must be a URL path starting with '/', got '${p}'`);
-  if (what === "path") return p.endsWith("/") ? p : p + "/";
+function checkPath(p: string, option: string): string {
+  if (typeof p !== "string" || !p.startsWith("/") || /[?#\s]/.test(p))
+    throw new VoInputError(
+      `mountDashboard: '${option}' must be a URL path starting with '/', got ${JSON.stringify(p)}`,
+    );
   return p;
 }
 
