@@ -27,4 +27,9 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
     },
   },
+  {
+    // The dashboard: plain ES modules for the browser (uPlot is loaded as a global script).
+    files: ["dashboard/**/*.js"],
+    languageOptions: { sourceType: "module", globals: { ...globals.browser, uPlot: "readonly" } },
+  },
 );

@@ -20,6 +20,7 @@ import { setStaticAddress, uriHost } from "./node-wot/address";
 import { createHttpServient } from "./node-wot/http-servient";
 import { pathOfThing, thingsServedBy } from "./node-wot/http-server";
 import { afterExpose } from "./node-wot/servient-hooks";
+import { mountDashboard } from "./dashboard";
 import { VoError, VoInputError, errorMessage } from "./errors";
 import type { AffordanceKind } from "./types";
 
@@ -280,6 +281,7 @@ export async function startVo(
   });
   if (Object.keys(options.credentials).length > 0) servient.addCredentials(options.credentials);
   const vo = attach(servient, options);
+  if (options.dashboard.enabled) mountDashboard(servient, vo.vo, { metrics: options.dashboard.metrics });
   const wot = await servient.start();
   const port = httpServer.getPort();
   const baseUrl = options.http.baseUri ?? `http://${uriHost(advertised ?? "127.0.0.1")}:${port}`;
@@ -628,6 +630,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     say(
       `servient on ${running.baseUrl} — things listed at ${running.baseUrl}/ ; history in ${running.servient.vo.file}`,
     );
+    if (options.dashboard.enabled) say(`dashboard at ${running.baseUrl}/dashboard/`);
     // Inside an installed package `npx node-wot-vo` finds the bin; in a checkout of this repo it
     // would look in the registry, so name the script that is running.
     const bin = __dirname.includes(`${path.sep}node_modules${path.sep}`)

@@ -72,6 +72,8 @@ export interface VoOptions {
   scripts: string[];
   /** Launcher only: port of a vo-wot style catalogue (`GET /` → `{title: "/path"}`), 0 = off. */
   catalogue: number;
+  /** Launcher only: the browser dashboard at `/dashboard/` and Prometheus metrics at `/metrics`. */
+  dashboard: { enabled: boolean; metrics: boolean };
   /** node-wot credentials by thing id: `{ "<id>": { "username": "…", "password": "…" } | { "token": "…" } }`. */
   credentials: Record<string, { username?: string; password?: string; token?: string }>;
 }
@@ -157,6 +159,15 @@ export const OPTIONS_SCHEMA = {
     },
     scripts: { type: "array", items: { type: "string", minLength: 1 }, default: [] },
     catalogue: { type: "integer", minimum: 0, maximum: 65535, default: 0 },
+    dashboard: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: "boolean", default: true },
+        metrics: { type: "boolean", default: true },
+      },
+    },
     credentials: {
       type: "object",
       default: {},

@@ -37,3 +37,11 @@ export type { InfluxOptions } from "./influx/options";
 export { RECORD_ANNOTATION, PLUGIN_ANNOTATION } from "./types";
 export { VoError, VoInputError, VoConfigError } from "./errors";
 export type { InteractionRecord, HistoryRow, AffordanceKind, RecordOp, JsonValue } from "./types";
+export {
+  mountDashboard,
+  createMetrics,
+  type DashboardOptions,
+  type DashboardHost,
+  type MountedDashboard,
+  type HttpCountersProvider,
+} from "./dashboard";

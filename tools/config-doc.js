@@ -105,6 +105,11 @@ const TEXT = {
   "http.security": 'node-wot security schemes, e.g. `[{"scheme":"basic"}]`, with `credentials`.',
   scripts: "Launcher only: Thing scripts to run, relative to the config file.",
   catalogue: 'Launcher only: port of a vo-wot style catalogue (`GET /` → `{title: "/path"}`); 0: off.',
+  dashboard: "Launcher only: the browser dashboard and the Prometheus metrics (see docs/dashboard.md).",
+  "dashboard.enabled":
+    "Serve the dashboard at `/dashboard/` (a TD client: it reads what the TDs offer, with their credentials).",
+  "dashboard.metrics":
+    "Serve Prometheus metrics at `/metrics` (they need credentials when `credentials` has any).",
   credentials:
     'node-wot credentials by thing id: `{"<thing id>": {"username": …, "password": …}}` or `{"token": …}`.',
 };

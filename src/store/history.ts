@@ -133,6 +133,8 @@ export class HistoryStore {
   private lastErrorAt: number | undefined;
   private lastCommitAt: number | undefined;
   private readonly listeners = new Set<(health: StoreHealth) => void>();
+  // onCommit (minimal version for the metrics room; the store room's own version replaces it at merge)
+  private readonly commitListeners = new Set<(records: number, commitMs: number) => void>();
 
   private readonly insertRow: Database.Statement;
   private readonly insertRows: Database.Statement;
@@ -384,6 +386,27 @@ export class HistoryStore {
     };
   }
 
+  // ---- onCommit: minimal version for the metrics room; the store room's version replaces it at merge ----
+
+  /** Calls `listener` after each group commit with its record count and duration. Returns the unsubscribe. */
+  onCommit(listener: (records: number, commitMs: number) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => {
+      this.commitListeners.delete(listener);
+    };
+  }
+
+  private notifyCommit(records: number, commitMs: number): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener(records, commitMs);
+      } catch (err) {
+        log.error("a commit listener failed: %s", errorMessage(err));
+      }
+    }
+  }
+  // ---- end of onCommit ----
+
   /**
    * Unique, monotonic (ms, sub-ms) stamps for live records across the whole file, so ns
    * timestamps never collide: slots 0…499 999 of each millisecond. Explicit-time records never
@@ -421,12 +444,14 @@ export class HistoryStore {
   private commit(batch: Batch): void {
     if (this.batch !== batch) return; // already committed by flush()
     this.batch = undefined;
+    const started = this.commitListeners.size > 0 ? performance.now() : 0;
     try {
       this.writeBatch(batch);
     } catch (err) {
       this.failed(batch, err);
       return;
     }
+    if (started > 0) this.notifyCommit(batch.records.length, performance.now() - started);
     const now = Date.now();
     this.committed += batch.records.length;
     this.transactions += 1;
