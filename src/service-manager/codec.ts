@@ -39,7 +39,7 @@ export const LAYER_LIST_SCHEMA = {
 export const DEVICE_RESOURCES_SCHEMA = {
   type: "array",
   items: {
-    anyOf: [
+    oneOf: [
       { type: "string", minLength: 1 },
       {
         type: "object",
@@ -53,7 +53,7 @@ export const DEVICE_RESOURCES_SCHEMA = {
 } as const;
 
 export const ALERT_RULES_SCHEMA = {
-  type: ["object", "null"],
+  oneOf: [{ type: "object" }, { type: "null" }],
   description: "alert rules (a JSON object), or null for none",
 } as const;
 

@@ -234,6 +234,8 @@ export class TrafficMonitor {
     }
     this.limitsByUnit = next;
     for (const unit of this.units.values()) this.applyLimits(unit);
+    // Every service's chains are listed, traffic or not.
+    for (const s of services) if (s.unit !== "" && s.unit !== SYSTEM_UNIT) this.unit(s.unit);
   }
 
   /** Requests and bytes per unit since the process started (the SYSTEM totals not included). */
