@@ -5,6 +5,8 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
+const { spawn } = require("node:child_process");
+const { once } = require("node:events");
 const Database = require("better-sqlite3");
 const { openStore, tempDir } = require("./fixtures/sm-helpers.js");
 const { startGatedServer, rawExchange } = require("./fixtures/sm-http.js");
@@ -147,6 +149,49 @@ test("totals are saved at close and periodically, and survive a reopened file wi
   assert.equal(saved, expected);
   reader.close();
   await third.stop();
+});
+
+test("after a SIGKILL the totals saved one interval earlier are all there", async (ctx) => {
+  const dir = tempDir();
+  const child = spawn(process.execPath, [path.join(__dirname, "fixtures", "sm-traffic-child.js"), dir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  ctx.after(() => child.kill("SIGKILL"));
+  let out = "";
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /PORT=(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`child exited ${code}`)));
+  });
+  const requests = [get("thing-a", 100), post("thing-a", "p".repeat(1000), 10), get("thing-a", 5000)];
+  const responses = await rawExchange(port, requests);
+  const expected = { in: sum(requests.map(bytes)), out: sum(responses.map((r) => r.bytes)) };
+  // Within one save interval (50 ms) the file holds every byte; then the process dies without close.
+  const file = path.join(dir, "servicemanager.db");
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare("SELECT chain, value FROM trafficmonitor WHERE chain LIKE 'thing-a_%'").all();
+    db.close();
+    const saved = Object.fromEntries(rows.map((r) => [r.chain, r.value]));
+    if (saved["thing-a_IN"] === expected.in && saved["thing-a_OUT"] === expected.out) break;
+    if (Date.now() > deadline)
+      assert.fail(`saved ${JSON.stringify(saved)}, expected ${JSON.stringify(expected)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill("SIGKILL");
+  await once(child, "exit");
+  const { store } = openStore(dir);
+  // Year periods, so a midnight during the test cannot restart the totals.
+  const monitor = new TrafficMonitor({ store, persistIntervalMs: 0, period: "year" });
+  assert.equal(value(monitor, "thing-a_IN"), expected.in);
+  assert.equal(value(monitor, "thing-a_OUT"), expected.out);
+  assert.equal(value(monitor, "SYSTEM_OUT"), expected.out);
+  monitor.close();
+  store.close();
 });
 
 test("the period rolls over on the injected clock: totals restart at 0, saved and after a reopen", async (ctx) => {
