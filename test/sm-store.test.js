@@ -445,6 +445,16 @@ test("malformed stored values are a clear error on every read path, never swallo
   );
   db.prepare("INSERT INTO trafficmonitor VALUES ('x_IN', 'yesterday', 5)").run();
   corrupt(() => store.getTrafficMonitorData("x_IN"), /trafficmonitor\.time of "x_IN" holds "yesterday"/);
+  // The whole list fails on it, unless the caller takes the bad rows aside.
+  db.prepare("INSERT INTO trafficmonitor VALUES ('y_IN', '2025-01-01T00:00:00.000Z', 6)").run();
+  corrupt(() => store.getAllTrafficMonitorData(), /"x_IN"/);
+  const skipped = [];
+  assert.deepEqual(
+    store.getAllTrafficMonitorData((err) => skipped.push(err.message)),
+    [{ chain: "y_IN", time: new Date("2025-01-01T00:00:00.000Z"), value: 6 }],
+  );
+  assert.equal(skipped.length, 1);
+  assert.match(skipped[0], /"x_IN"/);
   db.close();
   store.close();
 });

@@ -334,3 +334,23 @@ test("setChainValue sets a total the monitor counts on from, saved at once; chai
   assert.throws(() => new TrafficMonitor({ store: t.store, period: "week" }), /period must be one of/);
   await t.stop();
 });
+
+test("a saved total that does not decode starts over at 0; the other chains load and the monitor starts", () => {
+  const c = clock("2025-06-01T12:00:00.000Z");
+  const { store, file } = openStore();
+  const t = new Date(c.t - 1000);
+  store.saveTrafficMonitorData([
+    { chain: "thing-a_IN", time: t, value: 11 },
+    { chain: "thing-a_OUT", time: t, value: 22 },
+  ]);
+  const db = new Database(file);
+  db.prepare("UPDATE trafficmonitor SET time = 'last tuesday' WHERE chain = 'thing-a_IN'").run();
+  db.close();
+  const monitor = new TrafficMonitor({ store, persistIntervalMs: 0, now: c.now });
+  assert.equal(value(monitor, "thing-a_IN"), 0);
+  assert.equal(value(monitor, "thing-a_OUT"), 22);
+  monitor.setChainValue("thing-a_IN", 5);
+  assert.equal(store.getTrafficMonitorData("thing-a_IN").value, 5);
+  monitor.close();
+  store.close();
+});

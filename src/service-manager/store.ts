@@ -546,9 +546,21 @@ export class ServiceManagerStore {
     return trafficFromRow(row);
   }
 
-  /** Every chain, by name. */
-  getAllTrafficMonitorData(): TrafficRow[] {
-    return (this.st.getAllTraffic.all() as Row[]).map(trafficFromRow);
+  /**
+   * Every chain, by name. With `onCorrupt`, a row that does not decode is reported to it and
+   * left out instead of failing the whole read.
+   */
+  getAllTrafficMonitorData(onCorrupt?: (err: SmCorruptValueError) => void): TrafficRow[] {
+    const rows: TrafficRow[] = [];
+    for (const row of this.st.getAllTraffic.all() as Row[]) {
+      try {
+        rows.push(trafficFromRow(row));
+      } catch (err) {
+        if (onCorrupt === undefined || !(err instanceof SmCorruptValueError)) throw err;
+        onCorrupt(err);
+      }
+    }
+    return rows;
   }
 
   removeTrafficMonitorData(chain: string): void {

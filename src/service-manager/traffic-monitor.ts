@@ -47,7 +47,7 @@ export type TrafficPeriod = "minute" | "hour" | "day" | "month" | "year";
 
 /** The few store calls the monitor needs (a ServiceManagerStore has them). */
 export interface TrafficStore {
-  getAllTrafficMonitorData(): TrafficRow[];
+  getAllTrafficMonitorData(onCorrupt?: (err: Error) => void): TrafficRow[];
   saveTrafficMonitorData(rows: readonly TrafficRow[]): void;
   getServices(): Service[];
   onServiceChange(listener: (id: string) => void): () => void;
@@ -167,7 +167,10 @@ export class TrafficMonitor {
     this.unitOf = options.unitOf ?? defaultUnitOf;
     const interval = uint(options.persistIntervalMs ?? DEFAULT_PERSIST_INTERVAL_MS, "persistIntervalMs");
     this.roll(this.now());
-    for (const row of this.store.getAllTrafficMonitorData()) this.stored.set(row.chain, row);
+    // A saved total that does not decode starts over at 0 (overwritten once its chain counts again)
+    // rather than keeping the servient from starting.
+    const corrupt = (err: Error) => log.error("%s: that chain starts over at 0", err.message);
+    for (const row of this.store.getAllTrafficMonitorData(corrupt)) this.stored.set(row.chain, row);
     this.system = this.unit(SYSTEM_UNIT);
     for (const chain of this.stored.keys()) {
       const unit = unitOfChain(chain);
