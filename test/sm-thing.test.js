@@ -8,7 +8,7 @@ require("../dist/quirks.js");
 const { Servient, Helpers } = require("@node-wot/core");
 const { HttpServer } = require("@node-wot/binding-http");
 const { startTestVo } = require("./helpers/vo.js");
-const { reject } = require("../dist/td/http-context.js");
+const { reject } = require("../dist/node-wot/request-context.js");
 const { VoInputError } = require("../dist/errors.js");
 const { openStore, distinctService } = require("./fixtures/sm-helpers.js");
 const { TrafficMonitor } = require("../dist/service-manager/traffic-monitor.js");
