@@ -802,17 +802,12 @@ export class ServiceSandbox {
     const setsHandler = typeof prop === "string" && /^set\w*Handler$/.test(prop);
     return (...args: unknown[]) => {
       if (setsHandler)
-        args = args.map((a) => (typeof a === "function" ? this.#bind(a as (...x: unknown[]) => unknown) : a));
+        args = args.map((a) =>
+          typeof a === "function" ? runsIn(this, a as (...x: unknown[]) => unknown) : a,
+        );
       const r = fn.apply(target, args);
       if (isThenable(r)) this.#track(r);
       return r === target ? proxy : r;
-    };
-  }
-
-  #bind(fn: (...a: unknown[]) => unknown): (...a: unknown[]) => unknown {
-    const sandbox = this;
-    return function (this: unknown, ...args: unknown[]) {
-      return current.run(sandbox, () => fn.apply(this, args));
     };
   }
 
@@ -1013,6 +1008,13 @@ export class ServiceSandbox {
       );
     return real;
   }
+}
+
+/** `fn`, run in the async context of `sandbox` whoever calls it. */
+function runsIn(sandbox: ServiceSandbox, fn: (...a: unknown[]) => unknown): (...a: unknown[]) => unknown {
+  return function (this: unknown, ...args: unknown[]) {
+    return current.run(sandbox, () => fn.apply(this, args));
+  };
 }
 
 /** Waits until every promise settled, or `ms` passed. */
