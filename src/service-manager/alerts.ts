@@ -79,7 +79,6 @@ export const ALERT_RULES_SCHEMA = {
     storage: RULE_SCHEMA,
     usedDisk: { ...RULE_SCHEMA, description: "Aos's name for storage; give one of the two" },
   },
-  not: { required: ["storage", "usedDisk"] },
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -142,6 +141,8 @@ export function parseAlertRules(input: unknown): AlertRules {
     }
   }
   if (value && typeof value === "object" && !Array.isArray(value)) {
+    if ("storage" in value && "usedDisk" in value)
+      throw new AlertRulesError("alertRules: give storage or usedDisk (Aos's name for it), not both");
     const refused = ["ram", "cpu"].filter((k) => k in value);
     if (refused.length)
       throw new AlertRulesError(

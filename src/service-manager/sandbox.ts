@@ -112,11 +112,20 @@ let guarded = false;
 function installGuard(): void {
   if (guarded) return;
   guarded = true;
-  process.on("unhandledRejection", onRejection);
-  process.on("uncaughtException", onUncaught);
+  process.on("unhandledRejection", sandboxGuardRejection);
+  process.on("uncaughtException", sandboxGuardUncaught);
 }
 
-function onRejection(reason: unknown): void {
+/**
+ * The id of the service whose code is running — in the current async context, so also inside a
+ * host's own 'unhandledRejection' / 'uncaughtException' listener for that service's error.
+ * Such a listener should leave those errors alone: the sandbox reports them already.
+ */
+export function currentServiceId(): string | undefined {
+  return current.getStore()?.id;
+}
+
+function sandboxGuardRejection(reason: unknown): void {
   const sandbox = current.getStore();
   if (sandbox) return sandbox[FAIL](reason, "a promise rejection nobody handled");
   // Not a service's. With no other listener Node would raise it as an uncaught exception.
@@ -126,7 +135,7 @@ function onRejection(reason: unknown): void {
     });
 }
 
-function onUncaught(err: unknown, origin: string): void {
+function sandboxGuardUncaught(err: unknown, origin: string): void {
   const sandbox = current.getStore();
   if (sandbox)
     return sandbox[FAIL](
@@ -135,8 +144,8 @@ function onUncaught(err: unknown, origin: string): void {
     );
   if (process.listenerCount("uncaughtException") === 1) {
     // Ours is the only listener: do what Node does without one (print it, exit 1).
-    process.off("uncaughtException", onUncaught);
-    process.off("unhandledRejection", onRejection);
+    process.off("uncaughtException", sandboxGuardUncaught);
+    process.off("unhandledRejection", sandboxGuardRejection);
     guarded = false;
     process.nextTick(() => {
       throw err;
@@ -272,7 +281,7 @@ export class ServiceSandbox {
     return this.#things;
   }
 
-  /** Errors attributed to the service so far, and the last one. */
+  /** Errors attributed to the service while it started or ran, and the last one. */
   get errors(): number {
     return this.#errors;
   }
@@ -452,8 +461,10 @@ export class ServiceSandbox {
   /** An error of this service: fails a start in progress, else goes to onError. */
   [FAIL](err: unknown, how: string): void {
     const e = this.#wrapError(err, how);
-    this.#errors++;
-    this.#lastError = e;
+    if (this.#state === "starting" || this.#state === "running") {
+      this.#errors++;
+      this.#lastError = e;
+    }
     if (this.#state === "starting") {
       this.#startError ??= e;
       this.#wake?.();
@@ -874,7 +885,7 @@ export class ServiceSandbox {
     try {
       const source = stripBom(fs.readFileSync(file, "utf8"));
       if (ext === ".json") {
-        mod.exports = (this.#context!.JSON as JSON).parse(source);
+        mod.exports = (vm.runInContext("JSON", this.#context!) as JSON).parse(source);
       } else {
         let fn: (...a: unknown[]) => unknown;
         try {
@@ -943,12 +954,13 @@ export class ServiceSandbox {
           `require('${request}') from ${from}: a single-script service requires no file; make it a ` +
             "directory with service.json, or put shared code in a layer",
         );
-      const file = this.#findFile(path.resolve(path.dirname(from), request), root);
-      if (!file)
+      const target = path.resolve(path.dirname(from), request);
+      if (!isInside(root, target))
         throw this.#refuse(
-          `require('${request}') from ${from}: ${path.resolve(path.dirname(from), request)} is not a file ` +
-            `inside ${root}; ${this.#allowed()}`,
+          `require('${request}') from ${from} resolves to ${target}, outside ${root}; ${this.#allowed()}`,
         );
+      const file = this.#findFile(target, root);
+      if (!file) throw this.#refuse(`require('${request}') from ${from}: no file ${target}(.js|.cjs|.json)`);
       return { kind: "file", file, root };
     }
     // A bare name: the service's node_modules, its layers, then the project's dependencies.
