@@ -4,7 +4,7 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const crypto = require("node:crypto");
+const { createHash, randomBytes } = require("node:crypto");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -44,7 +44,7 @@ const FILES = {
 
 test("the digest follows the documented manifest rule exactly", async (t) => {
   const dir = write(path.join(tmp(t), "l"), { "b.txt": "B", "a/x.js": "X" });
-  const h = (s) => crypto.createHash("sha256").update(s).digest("hex");
+  const h = (s) => createHash("sha256").update(s).digest("hex");
   const manifest =
     "nwvo-tree-v1\n" + `a\0d\x000\0\n` + `a/x.js\0f\x001\0${h("X")}\n` + `b.txt\0f\x001\0${h("B")}\n`;
   const expected = `sha256:${h(manifest)}`;
@@ -113,7 +113,7 @@ test("layers refuse symlinks (even ones that stay inside) and special files; sto
     path: "alias.js",
     type: "l",
     size: "greeting.js".length,
-    hash: crypto.createHash("sha256").update("greeting.js").digest("hex"),
+    hash: createHash("sha256").update("greeting.js").digest("hex"),
   });
   fs.unlinkSync(path.join(dir, "alias.js"));
   fs.symlinkSync("/etc/passwd", path.join(dir, "alias.js"));
@@ -209,9 +209,9 @@ test("resolveLayers: a service starts only with every layer installed and intact
 test("a large file is streamed and hashed like a small one", async (t) => {
   const dir = path.join(tmp(t), "big");
   fs.mkdirSync(dir);
-  const big = crypto.randomBytes(3 * 1024 * 1024 + 7);
+  const big = randomBytes(3 * 1024 * 1024 + 7);
   fs.writeFileSync(path.join(dir, "blob.bin"), big);
   const [entry] = await treeEntries(dir, { symlinks: "refuse" });
   assert.equal(entry.size, big.length);
-  assert.equal(entry.hash, crypto.createHash("sha256").update(big).digest("hex"));
+  assert.equal(entry.hash, createHash("sha256").update(big).digest("hex"));
 });

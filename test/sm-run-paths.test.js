@@ -3,7 +3,7 @@
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const crypto = require("node:crypto");
+const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -77,7 +77,7 @@ test("a services directory reached through a symlink still works (real paths on 
 test("resolveServicePath verifies a digest: tree digest for a directory, SHA-256 for a single script", async (t) => {
   const { services } = layout(t);
   const dirDigest = await layerDigest(path.join(services, "good"));
-  const fileDigest = "sha256:" + crypto.createHash("sha256").update("// single\n").digest("hex");
+  const fileDigest = "sha256:" + createHash("sha256").update("// single\n").digest("hex");
   assert.equal(
     await resolveServicePath(services, "good", dirDigest),
     fs.realpathSync(path.join(services, "good")),
