@@ -298,3 +298,30 @@ test("a stopped run is garbage-collected", async (t) => {
     5000,
   );
 });
+
+test("a thing its script destroyed is not destroyed again: another service may hold its id by then", async (t) => {
+  const s = await startServient();
+  t.after(() => s.stop());
+  const events = [];
+  const onThing = (thing, event) => events.push(`${thing.title} ${event}`);
+  const a = sandbox(s.wot, "shared-id.js", { env: { SHARED_TITLE: "Shared A" }, onThing });
+  await a.start();
+  assert.equal((await request(`${s.base}/shared-a`)).status, 200);
+  assert.equal((await request(`${s.base}/shared-a/actions/retire`, { method: "POST" })).status, 204);
+  await waitFor(() => a.things.size === 0, "service A's thing to be destroyed by its script");
+  assert.equal((await request(`${s.base}/shared-a`)).status, 404);
+
+  const b = sandbox(s.wot, "shared-id.js", { env: { SHARED_TITLE: "Shared B" }, onThing });
+  await b.start();
+  await a.stop();
+  assert.equal((await request(`${s.base}/shared-b`)).status, 200, "stopping A destroyed B's thing");
+  assert.equal(s.servient.getThing("urn:sm-run:shared").title, "Shared B");
+  await b.stop();
+  assert.equal((await request(`${s.base}/shared-b`)).status, 404);
+  assert.deepEqual(events, [
+    "Shared A produced",
+    "Shared A destroyed",
+    "Shared B produced",
+    "Shared B destroyed",
+  ]);
+});

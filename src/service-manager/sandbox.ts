@@ -448,6 +448,7 @@ export class ServiceSandbox {
     this.#pending.clear();
     this.#onStop.length = 0;
     this.#modules = new Map();
+    this.#ownBuiltins = new Map();
     this.#context = undefined;
   }
 
@@ -928,22 +929,23 @@ export class ServiceSandbox {
     return req;
   }
 
+  /** Built-ins are the host's, except those that would reach around the run's own timers and process. */
   #builtin(id: string): unknown {
     const name = id.startsWith("node:") ? id.slice(5) : id;
-    switch (name) {
-      case "process":
-        return this.#context!.process;
-      case "timers": {
-        const own = this.#timerFunctions();
-        return { ...nodeTimers, ...own, promises: this.#timersPromises() };
-      }
-      case "timers/promises":
-        return this.#timersPromises();
-      default:
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- a built-in the script asked for
-        return require(id);
-    }
+    if (name === "process") return this.#context!.process;
+    if (name !== "timers" && name !== "timers/promises")
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a built-in the script asked for
+      return require(id);
+    let promises = this.#ownBuiltins.get("timers/promises");
+    if (!promises) this.#ownBuiltins.set("timers/promises", (promises = this.#timersPromises()));
+    if (name === "timers/promises") return promises;
+    let timers = this.#ownBuiltins.get("timers");
+    if (!timers)
+      this.#ownBuiltins.set("timers", (timers = { ...nodeTimers, ...this.#timerFunctions(), promises }));
+    return timers;
   }
+
+  #ownBuiltins = new Map<string, unknown>();
 
   #resolve(request: string, from: string, root: string | undefined): Resolved {
     if (isBuiltin(request)) return { kind: "builtin", id: request };
