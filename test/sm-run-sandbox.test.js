@@ -325,3 +325,29 @@ test("a thing its script destroyed is not destroyed again: another service may h
     "Shared B destroyed",
   ]);
 });
+
+test("subscriptions of things a script consumed end at stop", async (t) => {
+  let polls = 0;
+  const s = await startServient({
+    onRequest: (req) => {
+      if (req.method === "GET" && req.url.startsWith("/sm-counter/events/tick")) polls++;
+    },
+  });
+  t.after(() => s.stop());
+  const counter = sandbox(s.wot, "stock-counter.js");
+  await counter.start();
+  const consumer = sandbox(s.wot, "consumer.js", { env: { TD_URL: `${s.base}/sm-counter` } });
+  await consumer.start();
+  assert.equal(consumer.things.size, 1, "start() waited for the chain of WoT calls to produce its thing");
+  await waitFor(
+    async () => (await request(`${s.base}/consumer/properties/received`)).body >= 3,
+    "the consumer to receive three events",
+  );
+  await consumer.stop();
+  await sleep(50);
+  const pollsAtStop = polls;
+  await sleep(200); // ten events of the counter
+  assert.equal(polls, pollsAtStop, "the stopped consumer's long-poll went on");
+  assert.equal(consumer.errors, 0);
+  await counter.stop();
+});

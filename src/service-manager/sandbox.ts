@@ -256,6 +256,7 @@ export class ServiceSandbox {
   readonly #onStop: (() => unknown)[] = [];
   readonly #pending = new Set<PromiseLike<unknown>>();
   readonly #producing = new Set<PromiseLike<unknown>>();
+  readonly #subscriptions = new Set<Subscription>();
   readonly #abort = new AbortController();
   #modules = new Map<string, SandboxModule>();
   #context: vm.Context | undefined;
@@ -437,6 +438,11 @@ export class ServiceSandbox {
     this.#clearTimers();
     for (const l of this.#listeners.splice(0)) process.removeListener(l.event, l.wrapped);
     if (this.#producing.size > 0) await settleWithin([...this.#producing], PRODUCE_WAIT_MS);
+    for (const sub of [...this.#subscriptions]) {
+      if (sub.active)
+        await sub.stop().catch((err: unknown) => log.debug("service %s: %s", this.id, describeError(err)));
+    }
+    this.#subscriptions.clear();
     for (const thing of [...this.#things]) {
       try {
         await this.#destroyThing(thing);
@@ -731,8 +737,6 @@ export class ServiceSandbox {
   // WoT and the things
 
   #wotWrapper(): object {
-    const wot = this.#o.wot as unknown as Record<PropertyKey, unknown>;
-    const methods = new Map<PropertyKey, { orig: unknown; wrapped: unknown }>();
     const produce = (init: WoT.ExposedThingInit) => {
       this.#assertLive("WoT.produce");
       const p = this.#o.wot.produce(init).then((thing) => this.#adopt(thing as unknown as ExposedThing));
@@ -750,25 +754,23 @@ export class ServiceSandbox {
         this.id,
       );
     };
-    return new Proxy(wot, {
-      get: (target, prop) => {
-        if (prop === "produce") return produce;
-        const v = Reflect.get(target, prop, target);
-        if (typeof v !== "function") return v;
-        const known = methods.get(prop);
-        if (known && known.orig === v) return known.wrapped;
-        const wrapped = (...args: unknown[]) => {
-          const r = (v as (...a: unknown[]) => unknown).apply(target, args);
+    return methodProxy(
+      this.#o.wot as object,
+      (prop, fn, target) => {
+        if (prop === "produce") return produce as Fn;
+        return (...args: unknown[]) => {
+          const r = fn.apply(target, args);
+          if (prop === "consume" && isThenable(r)) {
+            const consumed = r.then((c) => this.#consumed(c as object));
+            this.#track(consumed);
+            return consumed;
+          }
           if (isThenable(r)) this.#track(r);
           return r;
         };
-        methods.set(prop, { orig: v, wrapped });
-        return wrapped;
       },
-      set: refuse,
-      defineProperty: refuse,
-      deleteProperty: refuse,
-    });
+      { set: refuse, defineProperty: refuse, deleteProperty: refuse },
+    );
   }
 
   /** A thing the script produced: recorded, and handed to it behind a wrapper. */
@@ -787,40 +789,42 @@ export class ServiceSandbox {
     }
     this.#things.add(thing);
     this.#notify(thing, "produced");
-    const methods = new Map<PropertyKey, { orig: unknown; wrapped: unknown }>();
-    const proxy: ExposedThing = new Proxy(thing, {
-      get: (target, prop) => {
-        const v = Reflect.get(target, prop, target);
-        if (typeof v !== "function" || prop === "constructor") return v;
-        const known = methods.get(prop);
-        if (known && known.orig === v) return known.wrapped;
-        const wrapped = this.#thingMethod(target, proxy, prop, v as (...a: unknown[]) => unknown);
-        methods.set(prop, { orig: v, wrapped });
-        return wrapped;
-      },
+    return methodProxy(thing, (prop, fn, target, proxy) => {
+      if (prop === "destroy") return () => this.#destroyThing(target);
+      // Handlers run when a client calls, outside the script's own turns: bind them to the
+      // service so what they leave unhandled is attributed to it.
+      const setsHandler = typeof prop === "string" && /^set\w*Handler$/.test(prop);
+      return (...args: unknown[]) => {
+        if (setsHandler) args = args.map((a) => (typeof a === "function" ? runsIn(this, a as Fn) : a));
+        const r = fn.apply(target, args);
+        if (isThenable(r)) this.#track(r);
+        return r === target ? proxy : r;
+      };
     });
-    return proxy;
   }
 
-  #thingMethod(
-    target: ExposedThing,
-    proxy: ExposedThing,
-    prop: PropertyKey,
-    fn: (...a: unknown[]) => unknown,
-  ): (...a: unknown[]) => unknown {
-    if (prop === "destroy") return () => this.#destroyThing(target);
-    // Handlers run when a client calls, outside the script's own turns: bind them to the service
-    // so what they leave unhandled is attributed to it.
-    const setsHandler = typeof prop === "string" && /^set\w*Handler$/.test(prop);
-    return (...args: unknown[]) => {
-      if (setsHandler)
-        args = args.map((a) =>
-          typeof a === "function" ? runsIn(this, a as (...x: unknown[]) => unknown) : a,
-        );
-      const r = fn.apply(target, args);
-      if (isThenable(r)) this.#track(r);
-      return r === target ? proxy : r;
-    };
+  /** A thing the script consumed: its subscriptions (events, observed properties) are stopped
+   *  at stop, and their listeners run as the service's code. */
+  #consumed(thing: object): object {
+    return methodProxy(thing, (prop, fn, target, proxy) => {
+      const subscribes = prop === "subscribeEvent" || prop === "observeProperty";
+      return (...args: unknown[]) => {
+        if (subscribes) {
+          this.#assertLive(String(prop));
+          args = args.map((a) => (typeof a === "function" ? runsIn(this, a as Fn) : a));
+        }
+        const r = fn.apply(target, args);
+        if (subscribes && isThenable(r))
+          r.then((sub) => {
+            for (const s of this.#subscriptions) if (!s.active) this.#subscriptions.delete(s);
+            if (this.#state === "starting" || this.#state === "running")
+              this.#subscriptions.add(sub as Subscription);
+            else void (sub as Subscription).stop().catch(noop);
+          }, noop);
+        if (isThenable(r)) this.#track(r);
+        return r === target ? proxy : r;
+      };
+    });
   }
 
   /** Destroys a thing of this service once; a thing it no longer holds is left alone (its id may
@@ -1022,6 +1026,42 @@ export class ServiceSandbox {
       );
     return real;
   }
+}
+
+type Fn = (...a: unknown[]) => unknown;
+
+/** What consumed things' subscribeEvent / observeProperty resolve to. */
+interface Subscription {
+  active: boolean;
+  stop(): Promise<void>;
+}
+
+function noop(): void {}
+
+/**
+ * A proxy of `target` whose methods run on `target` itself (node-wot keeps private fields that a
+ * proxy as `this` cannot read), each replaced once by `wrap` — again if the target's method
+ * changes (another room may wrap it on the instance). Other properties pass through.
+ */
+function methodProxy<T extends object>(
+  target: T,
+  wrap: (prop: PropertyKey, fn: Fn, target: T, proxy: T) => Fn,
+  traps: ProxyHandler<T> = {},
+): T {
+  const methods = new Map<PropertyKey, { orig: unknown; wrapped: Fn }>();
+  const proxy: T = new Proxy(target, {
+    ...traps,
+    get: (t, prop) => {
+      const v = Reflect.get(t, prop, t);
+      if (typeof v !== "function" || prop === "constructor") return v;
+      const known = methods.get(prop);
+      if (known && known.orig === v) return known.wrapped;
+      const wrapped = wrap(prop, v as Fn, t, proxy);
+      methods.set(prop, { orig: v, wrapped });
+      return wrapped;
+    },
+  });
+  return proxy;
 }
 
 /** `fn`, run in the async context of `sandbox` whoever calls it. */
