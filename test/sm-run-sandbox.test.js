@@ -351,3 +351,20 @@ test("subscriptions of things a script consumed end at stop", async (t) => {
   assert.equal(consumer.errors, 0);
   await counter.stop();
 });
+
+test("in a process without other listeners, service errors never end it; errors of no service still do", () => {
+  const { spawnSync } = require("node:child_process");
+  const child = (arg) =>
+    spawnSync(process.execPath, [fixture("guard-child.js"), ...(arg ? [arg] : [])], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+  const ok = child();
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.deepEqual(JSON.parse(ok.stdout.trim().split("\n").pop()), { alive: true, errors: 3, status: 200 });
+
+  const crash = child("then-host-error");
+  assert.match(crash.stdout, /"alive":true/);
+  assert.notEqual(crash.status, 0, "an unhandled rejection of the host was swallowed");
+  assert.match(crash.stderr, /a host error, no service's/);
+});
