@@ -368,3 +368,33 @@ test("in a process without other listeners, service errors never end it; errors 
   assert.notEqual(crash.status, 0, "an unhandled rejection of the host was swallowed");
   assert.match(crash.stderr, /a host error, no service's/);
 });
+
+test("hostile errors (a string, null, an error whose message throws) are reported; onError runs as the host's code", async (t) => {
+  const { currentServiceId } = require("../dist/service-manager/sandbox.js");
+  const s = await startServient();
+  t.after(() => s.stop());
+  serviceErrorsAreNotTestFailures(t);
+  const seen = [];
+  const contexts = new Set();
+  const sb = sandbox(s.wot, "hostile-errors.js", {
+    onError: (e) => {
+      seen.push(e.message);
+      // What onError leaves behind must not be blamed on the service (it would report itself forever).
+      contexts.add(currentServiceId());
+      if (seen.length === 1) throw new Error("onError threw");
+    },
+  });
+  await sb.start();
+  await waitFor(() => seen.length >= 4, "four reported errors");
+  await sleep(50);
+  assert.equal(seen.length, 4, seen.join("\n"));
+  assert.match(seen[0], /a plain string/);
+  assert.match(seen[1], /threw: null/);
+  // Under node:test something reads `message` as the promise is rejected; then the getter's own
+  // error is the one reported (run alone, the sandbox reports "a value that cannot be described").
+  assert.match(seen[2], /a value that cannot be described|message getter/);
+  assert.match(seen[3], /rejection nobody handled: undefined/);
+  assert.deepEqual([...contexts], [undefined]);
+  assert.equal(sb.state, "running");
+  await sb.stop();
+});

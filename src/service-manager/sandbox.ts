@@ -477,7 +477,8 @@ export class ServiceSandbox {
       this.#wake?.();
     } else if (this.#state === "running") {
       try {
-        this.#o.onError?.(e);
+        // Outside the service's async context: what the callback leaves behind is the host's.
+        current.exit(() => this.#o.onError?.(e));
       } catch (cbErr) {
         log.error("service %s: onError threw: %s", this.id, describeError(cbErr));
       }
@@ -489,13 +490,16 @@ export class ServiceSandbox {
 
   #wrapError(err: unknown, how: string): SandboxError {
     if (err instanceof SandboxError && err.serviceId === this.id) return err;
-    const at = this.#where(err);
-    return new SandboxError(
-      `service '${this.id}' failed: ${how}: ${describeError(err)}${at ? ` (${at})` : ""}`,
-      "SM_SCRIPT",
-      this.id,
-      { cause: err },
-    );
+    let what: string;
+    try {
+      const at = this.#where(err);
+      what = `${describeError(err)}${at ? ` (${at})` : ""}`;
+    } catch {
+      what = "a value that cannot be described (its message or stack threw)";
+    }
+    return new SandboxError(`service '${this.id}' failed: ${how}: ${what}`, "SM_SCRIPT", this.id, {
+      cause: err,
+    });
   }
 
   /** The first stack line in the service's own files (or its layers'). */
@@ -840,7 +844,7 @@ export class ServiceSandbox {
 
   #notify(thing: ExposedThing, event: "produced" | "destroyed"): void {
     try {
-      this.#o.onThing?.(thing, event);
+      current.exit(() => this.#o.onThing?.(thing, event));
     } catch (err) {
       log.error("service %s: onThing threw: %s", this.id, describeError(err));
     }
