@@ -398,3 +398,15 @@ test("hostile errors (a string, null, an error whose message throws) are reporte
   assert.equal(sb.state, "running");
   await sb.stop();
 });
+
+test("start() waits for the script's own chain of WoT calls, not for those its timers keep making", async (t) => {
+  const s = await startServient();
+  t.after(() => s.stop());
+  serviceErrorsAreNotTestFailures(t); // stop aborts the handler's 50 ms waits: rejections of a stopped run
+  const sb = sandbox(s.wot, "busy-interval.js", { settleTimeoutMs: 5000 });
+  const t0 = Date.now();
+  await sb.start();
+  assert.ok(Date.now() - t0 < 1000, `start took ${Date.now() - t0} ms`);
+  assert.equal((await request(`${s.base}/busy`)).status, 200, "start resolved before the thing was exposed");
+  await sb.stop();
+});

@@ -451,6 +451,9 @@ export class ServiceSandbox {
       }
     }
     this.#clearTimers();
+    // One turn for what the abort and the destroys set off (waits that reject, handlers that
+    // fail): their rejections are reported, as this run's, before stop() returns.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.#pending.clear();
     this.#onStop.length = 0;
     this.#modules = new Map();
@@ -520,20 +523,40 @@ export class ServiceSandbox {
       );
   }
 
-  /** Runs a script callback in the service's context; a throw is the service's error. */
+  /** Runs a script callback (timer, listener) in the service's context; a throw is the service's
+   *  error. What it calls is not waited for by start(): a fast interval would keep it waiting. */
   #invoke(fn: (...a: unknown[]) => unknown, args: unknown[], how: string, self?: unknown): unknown {
     return current.run(this, () => {
+      this.#callbacks++;
       try {
         return fn.apply(self, args);
       } catch (err) {
         this[FAIL](err, how);
         return undefined;
+      } finally {
+        this.#callbacks--;
       }
     });
   }
 
+  /** `fn` (a handler or listener given to node-wot) as the service's code, whoever calls it. */
+  #asCallback(fn: Fn): Fn {
+    return (...args: unknown[]) =>
+      current.run(this, () => {
+        this.#callbacks++;
+        try {
+          return fn(...args);
+        } finally {
+          this.#callbacks--;
+        }
+      });
+  }
+
+  #callbacks = 0;
+
+  /** A WoT call of the script's start: start() waits for it (see #settle). */
   #track<T>(p: PromiseLike<T>): void {
-    if (this.#state !== "starting") return;
+    if (this.#state !== "starting" || this.#callbacks > 0) return;
     this.#pending.add(p);
     const done = () => void this.#pending.delete(p);
     p.then(done, done);
@@ -799,7 +822,7 @@ export class ServiceSandbox {
       // service so what they leave unhandled is attributed to it.
       const setsHandler = typeof prop === "string" && /^set\w*Handler$/.test(prop);
       return (...args: unknown[]) => {
-        if (setsHandler) args = args.map((a) => (typeof a === "function" ? runsIn(this, a as Fn) : a));
+        if (setsHandler) args = args.map((a) => (typeof a === "function" ? this.#asCallback(a as Fn) : a));
         const r = fn.apply(target, args);
         if (isThenable(r)) this.#track(r);
         return r === target ? proxy : r;
@@ -815,7 +838,7 @@ export class ServiceSandbox {
       return (...args: unknown[]) => {
         if (subscribes) {
           this.#assertLive(String(prop));
-          args = args.map((a) => (typeof a === "function" ? runsIn(this, a as Fn) : a));
+          args = args.map((a) => (typeof a === "function" ? this.#asCallback(a as Fn) : a));
         }
         const r = fn.apply(target, args);
         if (subscribes && isThenable(r))
@@ -1066,13 +1089,6 @@ function methodProxy<T extends object>(
     },
   });
   return proxy;
-}
-
-/** `fn`, run in the async context of `sandbox` whoever calls it. */
-function runsIn(sandbox: ServiceSandbox, fn: (...a: unknown[]) => unknown): (...a: unknown[]) => unknown {
-  return function (this: unknown, ...args: unknown[]) {
-    return current.run(sandbox, () => fn.apply(this, args));
-  };
 }
 
 /** Waits until every promise settled, or `ms` passed. */
