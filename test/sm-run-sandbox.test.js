@@ -410,3 +410,17 @@ test("start() waits for the script's own chain of WoT calls, not for those its t
   assert.equal((await request(`${s.base}/busy`)).status, 200, "start resolved before the thing was exposed");
   await sb.stop();
 });
+
+test("service.onStop callbacks run at stop, may still wait on timers, and one that fails does not stop the stop", async (t) => {
+  const s = await startServient();
+  t.after(() => s.stop());
+  const storageDir = fs.mkdtempSync(path.join(os.tmpdir(), "sm-onstop-"));
+  t.after(() => fs.rmSync(storageDir, { recursive: true, force: true }));
+  const sb = sandbox(s.wot, "on-stop.js", { storageDir });
+  await sb.start();
+  assert.equal((await request(`${s.base}/stopper`)).status, 200);
+  await sb.stop();
+  assert.equal(fs.readFileSync(path.join(storageDir, "bye.txt"), "utf8"), "flushed at stop");
+  assert.equal((await request(`${s.base}/stopper`)).status, 404);
+  assert.equal(sb.activeTimers(), 0);
+});

@@ -423,13 +423,7 @@ export class ServiceSandbox {
         }
       }),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.all(runs).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut)
+    if (!(await settleWithin(runs, timeoutMs)))
       log.warn("service %s: onStop callbacks still running after %d ms; stopping anyway", this.id, timeoutMs);
   }
 
@@ -514,7 +508,9 @@ export class ServiceSandbox {
     return lines.map((l) => l.trim()).find((l) => l.startsWith("at ") && ours(l));
   }
 
-  #assertLive(what: string): void {
+  /** Throws SM_STOPPED once the run is over; timers stay allowed while the onStop callbacks run. */
+  #assertLive(what: string, whileStopping = false): void {
+    if (this.#state === "stopping" && whileStopping) return;
     if (this.#state !== "starting" && this.#state !== "running")
       throw new SandboxError(
         `service '${this.id}' is ${this.#state}: ${what} refused`,
@@ -618,7 +614,7 @@ export class ServiceSandbox {
   #timerFunctions() {
     const setTimeoutFn = (fn: (...a: unknown[]) => unknown, ms?: number, ...args: unknown[]) => {
       checkCallback(fn, "setTimeout");
-      this.#assertLive("setTimeout");
+      this.#assertLive("setTimeout", true);
       const t: NodeJS.Timeout = setTimeout(() => {
         this.#timers.delete(t);
         this.#invoke(fn, args, "a setTimeout callback threw", t);
@@ -628,7 +624,7 @@ export class ServiceSandbox {
     };
     const setIntervalFn = (fn: (...a: unknown[]) => unknown, ms?: number, ...args: unknown[]) => {
       checkCallback(fn, "setInterval");
-      this.#assertLive("setInterval");
+      this.#assertLive("setInterval", true);
       const t: NodeJS.Timeout = setInterval(
         () => this.#invoke(fn, args, "a setInterval callback threw", t),
         ms,
@@ -638,7 +634,7 @@ export class ServiceSandbox {
     };
     const setImmediateFn = (fn: (...a: unknown[]) => unknown, ...args: unknown[]) => {
       checkCallback(fn, "setImmediate");
-      this.#assertLive("setImmediate");
+      this.#assertLive("setImmediate", true);
       const i: NodeJS.Immediate = setImmediate(() => {
         this.#immediates.delete(i);
         this.#invoke(fn, args, "a setImmediate callback threw", i);
@@ -674,7 +670,7 @@ export class ServiceSandbox {
   /** `timers/promises` with the run's abort signal: stop() rejects what is pending (AbortError). */
   #timersPromises() {
     const withSignal = (options?: { signal?: AbortSignal; ref?: boolean }) => {
-      this.#assertLive("a timers/promises call");
+      this.#assertLive("a timers/promises call", true);
       const mine = this.#abort.signal;
       return { ...options, signal: options?.signal ? AbortSignal.any([mine, options.signal]) : mine };
     };
@@ -1091,14 +1087,15 @@ function methodProxy<T extends object>(
   return proxy;
 }
 
-/** Waits until every promise settled, or `ms` passed. */
-async function settleWithin(promises: PromiseLike<unknown>[], ms: number): Promise<void> {
+/** Waits until every promise settled (true), or `ms` passed (false). */
+async function settleWithin(promises: PromiseLike<unknown>[], ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.allSettled(promises),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  const settled = await Promise.race([
+    Promise.allSettled(promises).then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false))),
   ]);
   clearTimeout(timer);
+  return settled;
 }
 
 function packageMain(dir: string): string | undefined {
