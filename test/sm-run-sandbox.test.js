@@ -236,6 +236,7 @@ test("require: built-ins, project dependencies, own files and layer modules load
   assert.deepEqual(r.storage, { ok: true, value: true });
   assert.deepEqual(r.env, { ok: true, value: "from the manager" });
   assert.deepEqual(r.globalIsGlobalThis, { ok: true, value: true });
+  assert.deepEqual(r.main, { ok: true, value: true });
   for (const name of ["absolute", "escape", "devDependency", "missing", "symlinkOut"]) {
     assert.equal(r[name].ok, false, `${name} was allowed`);
     assert.equal(r[name].code, "SM_REQUIRE", `${name}: ${r[name].message}`);

@@ -909,6 +909,7 @@ export class ServiceSandbox {
       paths: [],
       require: this.#makeRequire(file, root),
     };
+    if (this.#modules.size === 0) this.#mainModule = mod; // the first file of a run is its main
     this.#modules.set(file, mod);
     try {
       const source = stripBom(fs.readFileSync(file, "utf8"));
@@ -933,7 +934,6 @@ export class ServiceSandbox {
       this.#modules.delete(file);
       throw err;
     }
-    if (this.#mainModule === undefined) this.#mainModule = mod;
     return mod.exports;
   }
 
