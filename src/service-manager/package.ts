@@ -112,7 +112,8 @@ export interface ServicePackage {
   quotas: ServiceQuotas;
 }
 
-interface Descriptor {
+/** service.json as written (before defaults). */
+export interface ServiceDescriptor {
   id: string;
   version: number;
   provider?: string;
@@ -124,13 +125,13 @@ interface Descriptor {
 }
 
 /** Checks a service.json value; throws PackageError naming every problem. */
-export function parseServiceDescriptor(value: unknown, source = SERVICE_DESCRIPTOR): Descriptor {
+export function parseServiceDescriptor(value: unknown, source = SERVICE_DESCRIPTOR): ServiceDescriptor {
   if (!validate(value))
     throw new PackageError(
       `${source} is invalid:\n  - ${describeSchemaErrors(validate.errors, value).join("\n  - ")}\n` +
         '  expected e.g. {"id": "thermostat", "version": 1, "provider": "acme", "main": "index.js"}',
     );
-  return value as Descriptor;
+  return value as ServiceDescriptor;
 }
 
 /**
