@@ -48,13 +48,92 @@ export function decodeName(encoded: string): string {
   return encoded.replace(DECODE, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
+const ZEROS = ["000000", "00000", "0000", "000", "00", "0", ""];
+
 /** The nanosecond timestamp of a row, as an exact decimal string. */
 export function nanos(time: number, timeSub: number): string {
   // String arithmetic: the same digits as BigInt(time) * 1e6 + timeSub, without BigInts per point.
   if (time >= 1 && Number.isSafeInteger(time) && timeSub >= 0 && timeSub < 1_000_000) {
-    return `${time}${String(timeSub).padStart(6, "0")}`;
+    const sub = String(timeSub);
+    return time + ZEROS[sub.length] + sub;
   }
   return (BigInt(time) * 1_000_000n + BigInt(timeSub)).toString();
+}
+
+/**
+ * True when `text` is a JSON number that JavaScript writes back exactly as it is (`String(Number(text))
+ * === text`): plain decimal notation, no leading or trailing zeros, not `-0`, at most 15 digits (so
+ * the double holds it exactly), not below 1e-6 (written with an exponent). Conservative: a number
+ * this refuses is parsed and written by the general path.
+ */
+export function isPlainNumber(text: string): boolean {
+  const n = text.length;
+  if (n === 0 || n > 18) return false;
+  let i = text.charCodeAt(0) === 45 ? 1 : 0; // "-"
+  if (i === n) return false;
+  let digits = 0;
+  let c = text.charCodeAt(i);
+  if (c === 48) {
+    // "0", or "0." and a fraction: at most five zeros after the point (1e-6 and up are plain)
+    if (i + 1 === n) return i === 0; // "0" yes, "-0" no
+    if (text.charCodeAt(i + 1) !== 46) return false;
+    i += 2;
+    let zeros = 0;
+    while (i < n && text.charCodeAt(i) === 48) {
+      zeros++;
+      i++;
+    }
+    if (zeros > 5 || i === n) return false;
+  } else {
+    if (c < 49 || c > 57) return false;
+    while (i < n) {
+      c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      digits++;
+      i++;
+    }
+    if (i === n) return digits <= 15;
+    if (c !== 46 || i + 1 === n) return false;
+    i++;
+  }
+  // the fraction: digits only, the last not a zero
+  for (; i < n; i++) {
+    c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    digits++;
+  }
+  return digits <= 15 && text.charCodeAt(n - 1) !== 48;
+}
+
+/** A JSON string with nothing escaped in it: the same characters make a line-protocol string field. */
+function isPlainJsonString(text: string): boolean {
+  const last = text.length - 1;
+  if (last < 1 || text.charCodeAt(last) !== 34) return false;
+  for (let i = 1; i < last; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 || c === 92 || c < 32) return false; // '"', '\\', control characters
+  }
+  return true;
+}
+
+/**
+ * The field set of a tagged-layout point whose value is a scalar stored as JSON text (`ok` and the
+ * `value…` field), written exactly as `build` writes it for the parsed value; undefined when the
+ * text is anything else (an object, an array, `null`, escapes, a number JavaScript would write
+ * differently): the caller then parses it and builds the point the general way. For rows without
+ * error, duration, output or refusal; `integer`: the TD schema says the value is an integer.
+ */
+export function scalarFieldsOfText(text: string | null, ok: boolean, integer: boolean): string | undefined {
+  const head = ok ? "ok=T" : "ok=F";
+  if (text === null) return head;
+  const c = text.charCodeAt(0);
+  if (c === 34) return isPlainJsonString(text) ? `${head},value_str=${text}` : undefined; // '"'
+  if (c === 116) return text === "true" ? `${head},value_bool=T` : undefined; // 't'
+  if (c === 102) return text === "false" ? `${head},value_bool=F` : undefined; // 'f'
+  if (!isPlainNumber(text)) return undefined;
+  // Plain numbers of at most 15 digits: integral ones are safe integers.
+  if (integer && text.indexOf(".") < 0) return `${head},value_int=${text}i`;
+  return `${head},value=${text}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +367,9 @@ function taggedValueFields(
 // ---------------------------------------------------------------------------------------------
 // Layouts
 
+/** What identifies a series for its TD types: a history row, or a series of the store. */
+export type SeriesKey = Pick<HistoryRow, "seriesId" | "thingId" | "kind" | "name">;
+
 /** One point of one history row, and where it goes. */
 export interface BuiltPoint {
   historyId: number;
@@ -318,7 +400,7 @@ export class PointLayout {
       InfluxOptions,
       "layout" | "measurementPrefix" | "maxFlattenedFields" | "bucket" | "database" | "apiVersion"
     >,
-    private readonly types: (row: HistoryRow) => AffordanceTypes | undefined,
+    private readonly types: (series: SeriesKey) => AffordanceTypes | undefined,
     private readonly memory: FieldTypeMemory,
   ) {}
 
@@ -362,8 +444,13 @@ export class PointLayout {
    * (with the client's own `escape`) and cached; fields are formatted as `Point` formats them,
    * sorted the same way. Shipping is CPU-bound on the client, so this is most of its cost.
    */
-  private taggedLine(row: HistoryRow): string {
-    // Cached per series (and op × source within it); a renamed thing gets a new prefix.
+  /**
+   * The measurement and tag set of a tagged-layout point, escaped once per series (and op × source
+   * within it) with the client's own `escape`; a renamed thing gets a new prefix.
+   */
+  taggedPrefix(
+    row: Pick<HistoryRow, "seriesId" | "thingId" | "thingTitle" | "kind" | "name" | "op" | "source">,
+  ): string {
     const seriesKey = row.seriesId ?? `${row.kind}\u0000${row.thingId}\u0000${row.name}`;
     let series = this.prefixes.get(seriesKey);
     if (series === undefined || series.title !== row.thingTitle) {
@@ -385,6 +472,21 @@ export class PointLayout {
       for (const [k, v] of tags) if (v) prefix += `,${k}=${escape.tag(v)}`;
       series.byOpSource.set(opSource, prefix);
     }
+    return prefix;
+  }
+
+  /** True for the tagged layout, whose scalar rows can take the stored-text path (scalarFieldsOfText). */
+  get taggedLayout(): boolean {
+    return this.options.layout !== "vo-wot";
+  }
+
+  /** The TD types of a series (property value / event data / action input and output). */
+  typesOf(series: SeriesKey): AffordanceTypes | undefined {
+    return this.types(series);
+  }
+
+  private taggedLine(row: HistoryRow): string {
+    const prefix = this.taggedPrefix(row);
     const types = this.types(row);
     const v = row.value;
     const refused = isRefused(row);
