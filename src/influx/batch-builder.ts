@@ -20,21 +20,72 @@ import {
   parseStoredJson,
   type HistoryStore,
   type OutboxExtras,
+  type OutboxTuple,
   type SeriesInfo,
 } from "../store/history";
 import type { HistoryRow, RecordOp } from "../types";
 import { errorMessage } from "../errors";
 import { ROW_OVERHEAD_BYTES, type PendingDead, type ShippedRange } from "./outbox-cursor";
-import { nanos, scalarFieldsOfText, type PointLayout } from "./points";
+import { nanos, scalarFieldsOfText, type PointLayout, type TypeTree } from "./points";
 
 /** Characters of a row's stored value quoted in the dead letter of a row that cannot be shipped. */
 const DESCRIBE_CHARS = 200;
 
-/** The lines of one bucket (database) of a batch, and the history id of each. */
-export interface Payload {
-  bucket: string;
-  lines: string[];
-  ids: number[];
+/**
+ * The lines of one bucket (database) of a batch and the history id of each. The lines of every
+ * chunk of rows are joined into one string as soon as the chunk is built: a batch in flight is a
+ * few long strings and two arrays of numbers, not thousands of small strings for the GC to copy.
+ */
+export class Payload {
+  /** History id of each line. */
+  readonly ids: number[] = [];
+  /** Character offset just past each line in `text` (lines are separated by "\n"). */
+  readonly ends: number[] = [];
+  private parts: string[] = [];
+  private pending: string[] = [];
+  private chars = 0;
+
+  constructor(readonly bucket: string) {}
+
+  get count(): number {
+    return this.ids.length;
+  }
+
+  add(line: string, id: number): void {
+    this.pending.push(line);
+    this.ids.push(id);
+    const end = this.chars + line.length;
+    this.ends.push(end);
+    this.chars = end + 1;
+  }
+
+  /** Ends a chunk: its lines become one flat string. */
+  seal(): void {
+    if (this.pending.length === 0) return;
+    this.parts.push(this.pending.join("\n"));
+    this.pending = [];
+  }
+
+  /** Every line, separated by "\n". */
+  get text(): string {
+    this.seal();
+    if (this.parts.length > 1) this.parts = [this.parts.join("\n")];
+    return this.parts[0] ?? "";
+  }
+
+  /** Lines [from, to) as one request body. */
+  body(from: number, to: number): string {
+    const text = this.text;
+    return from === 0 && to === this.count ? text : text.slice(this.start(from), this.ends[to - 1]);
+  }
+
+  line(i: number): string {
+    return this.text.slice(this.start(i), this.ends[i]);
+  }
+
+  private start(i: number): number {
+    return i === 0 ? 0 : this.ends[i - 1] + 1;
+  }
 }
 
 /** A batch read and built, not yet written: the rows after `after`, up to `last`. */
@@ -60,7 +111,7 @@ export class Batch implements ShippedRange {
   /** Lines to write, all buckets. */
   get lines(): number {
     let n = 0;
-    for (const p of this.payloads) n += p.lines.length;
+    for (const p of this.payloads) n += p.count;
     return n;
   }
 
@@ -86,20 +137,29 @@ export class Batch implements ShippedRange {
   }
 }
 
-/** What the builder keeps per series for one batch. */
+/** What the builder keeps per series (until a title changes). */
 interface SeriesLines {
   info: SeriesInfo;
   /** Line prefixes by op × source code (flags & 0x7f). */
   prefixes: (string | undefined)[];
-  /** The value schema says integer. */
+  /** The value's TD type (looked up again every TYPES_TTL_MS); `integer`: it says integer. */
+  valueTypes: TypeTree | undefined;
   integer: boolean;
+  typesAt: number;
   /** Rows of this series can take the stored-text path (tagged layout, property or event). */
   fast: boolean;
 }
 
+/** How long the builder trusts a series' TD types before asking the layout again. */
+const TYPES_TTL_MS = 1000;
+/** Series kept in the builder's cache at most (then it starts over). */
+const MAX_CACHED_SERIES = 100_000;
+
+type Tuple = OutboxTuple;
+
 export class BatchBuilder {
   private readonly describeRow: Database.Statement;
-  private series = new Map<number, SeriesLines | null>();
+  private readonly series = new Map<number, SeriesLines | null>();
   private seriesRevision = -1;
 
   constructor(
@@ -123,19 +183,16 @@ export class BatchBuilder {
    */
   async build(after: number, cancelled: () => boolean): Promise<Batch | undefined> {
     const batch = new Batch(after);
-    // Series titles and TD types are looked up again for every batch.
-    this.series.clear();
-    this.seriesRevision = this.history.seriesRevision;
     const { batchSize, readChunkRows } = this.options;
     while (batch.count < batchSize) {
       const started = performance.now();
       const rows = this.history.readOutbox(batch.last, Math.min(readChunkRows, batchSize - batch.count));
       if (rows.length === 0) break;
-      if (this.history.seriesRevision !== this.seriesRevision) {
+      if (this.history.seriesRevision !== this.seriesRevision || this.series.size > MAX_CACHED_SERIES) {
         this.series.clear();
         this.seriesRevision = this.history.seriesRevision;
       }
-      this.buildRows(batch, rows);
+      this.buildRows(batch, rows, Date.now());
       if (rows.length < readChunkRows) break;
       await this.pause(performance.now() - started);
       if (cancelled()) return undefined;
@@ -143,63 +200,70 @@ export class BatchBuilder {
     return batch.count === 0 ? undefined : batch;
   }
 
-  private buildRows(batch: Batch, rows: ReturnType<HistoryStore["readOutbox"]>): void {
+  /**
+   * One chunk: the rows the stored text makes lines of at once, then the others (parsed and built
+   * the general way, their op, source, output, error and duration read in one statement).
+   */
+  private buildRows(batch: Batch, rows: Tuple[], now: number): void {
     const layout = this.layout;
     const tagged = layout.taggedLayout;
     const bucket = layout.defaultBucket;
-    let payload: Payload | undefined = batch.payloads[0];
+    let payload: Payload | undefined = batch.payloads.find((p) => p.bucket === bucket);
+    let general: number[] | undefined;
+    let incomplete: number[] | undefined;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
-      const id = row[0];
       const key = row[1];
-      const value = row[4];
       const flags = key % 512;
-      batch.count++;
-      batch.last = id;
-      let series = this.series.get(outboxSeries(key));
-      if (series === undefined) series = this.seriesLines(outboxSeries(key));
-      if (tagged && series !== null && series.fast && (flags & OUTBOX_MORE) === 0) {
-        const opSource = flags & 0x7f;
-        if (opSource >= 16 && (opSource & 15) !== 0) {
-          const ok = (flags & OUTBOX_OK) !== 0;
-          if (ok || series.info.kind !== "property") {
-            const fields = scalarFieldsOfText(value, ok, series.integer);
-            if (fields !== undefined) {
-              let prefix = series.prefixes[opSource];
-              if (prefix === undefined) prefix = this.prefix(series, opSource);
-              if (payload === undefined || payload.bucket !== bucket)
-                payload = this.payloadFor(batch, bucket);
-              payload.lines.push(`${prefix} ${fields} ${nanos(row[2], row[3])}`);
-              payload.ids.push(id);
-              batch.row(id, (value === null ? 0 : value.length) + ROW_OVERHEAD_BYTES);
-              continue;
-            }
+      const opSource = flags & 0x7f;
+      const complete = (flags & OUTBOX_MORE) === 0 && opSource >= 16 && (opSource & 15) !== 0;
+      if (complete && tagged) {
+        const seriesId = outboxSeries(key);
+        let series = this.series.get(seriesId);
+        if (series === undefined || (series !== null && now - series.typesAt > TYPES_TTL_MS)) {
+          series = this.seriesLines(seriesId, now);
+        }
+        const ok = (flags & OUTBOX_OK) !== 0;
+        if (series !== null && series.fast && (ok || series.info.kind !== "property")) {
+          const value = row[4];
+          let fields = scalarFieldsOfText(value, ok, series.integer);
+          if (fields === undefined && value !== null && value.charCodeAt(0) === 123) {
+            // "{": a flat object is written from a plan of its shape, not the general way.
+            fields = layout.flatObjectFields(parseStoredJson(value) ?? null, series.valueTypes, ok);
+          }
+          if (fields !== undefined) {
+            const prefix = series.prefixes[opSource] ?? this.prefix(series, opSource);
+            payload ??= this.payloadFor(batch, bucket);
+            payload.add(`${prefix} ${fields} ${nanos(row[2], row[3])}`, row[0]);
+            batch.row(row[0], (value === null ? 0 : value.length) + ROW_OVERHEAD_BYTES);
+            continue;
           }
         }
       }
-      payload = this.buildOne(batch, row, series, flags);
+      (general ??= []).push(i);
+      if (!complete) (incomplete ??= []).push(row[0]);
     }
+    batch.count += rows.length;
     const last = rows[rows.length - 1];
+    batch.last = last[0];
     batch.lastStamp = `${last[2]}.${last[3]}`;
+    if (general !== undefined) {
+      const more = new Map<number, OutboxExtras>();
+      if (incomplete !== undefined) for (const e of this.history.outboxExtras(incomplete)) more.set(e[0], e);
+      for (const i of general) this.buildOne(batch, rows[i], more.get(rows[i][0]), now);
+    }
+    for (const p of batch.payloads) p.seal();
   }
 
   /** A row the general way: parsed, as a HistoryRow, through PointLayout.build. */
-  private buildOne(
-    batch: Batch,
-    row: ReturnType<HistoryStore["readOutbox"]>[number],
-    series: SeriesLines | null,
-    flags: number,
-  ): Payload | undefined {
+  private buildOne(batch: Batch, row: Tuple, extras: OutboxExtras | undefined, now: number): void {
     const [id, key, ts, tsSub, value] = row;
-    let extras: OutboxExtras | undefined;
-    const opCode = (flags >> 4) & 7;
-    const sourceCode = flags & 15;
-    if ((flags & OUTBOX_MORE) !== 0 || opCode === 0 || sourceCode === 0) {
-      extras = this.history.outboxExtras(id);
-    }
-    const output = extras?.[2] ?? null;
-    const error = extras?.[3] ?? null;
+    const flags = key % 512;
+    const output = extras?.[3] ?? null;
+    const error = extras?.[4] ?? null;
     batch.row(id, (value?.length ?? 0) + (output?.length ?? 0) + (error?.length ?? 0) + ROW_OVERHEAD_BYTES);
+    let series = this.series.get(outboxSeries(key));
+    if (series === undefined) series = this.seriesLines(outboxSeries(key), now);
     if (series === null) {
       batch.dead.push(
         this.unshippable(
@@ -207,7 +271,7 @@ export class BatchBuilder {
           `could not read the history row: its series ${outboxSeries(key)} is missing from wotvo_series`,
         ),
       );
-      return undefined;
+      return;
     }
     let point;
     try {
@@ -220,43 +284,45 @@ export class BatchBuilder {
         thingTitle: series.info.thingTitle,
         kind: series.info.kind,
         name: series.info.name,
-        op: (extras?.[0] ?? OUTBOX_OPS[opCode]) as RecordOp,
+        op: (extras?.[1] ?? OUTBOX_OPS[(flags >> 4) & 7]) as RecordOp,
         ok: (flags & OUTBOX_OK) !== 0,
-        source: extras?.[1] ?? OUTBOX_SOURCES[sourceCode],
+        source: extras?.[2] ?? OUTBOX_SOURCES[flags & 15],
       };
       if (value !== null) r.value = parseStoredJson(value);
       if (output !== null) r.output = parseStoredJson(output);
       if (error !== null) r.error = error;
-      if (extras !== undefined && extras[4] !== null) r.durationMs = extras[4];
-      point = this.layout.build(r);
+      if (extras !== undefined && extras[5] !== null) r.durationMs = extras[5];
+      // Values parsed by the store are never nested deeper than 512 (they come as a marker).
+      point = this.layout.build(r, true);
     } catch (err) {
       batch.dead.push(this.unshippable(id, `could not build a point: ${errorMessage(err)}`));
-      return undefined;
+      return;
     }
-    const payload = this.payloadFor(batch, point.bucket);
-    payload.lines.push(point.line);
-    payload.ids.push(id);
-    return payload;
+    this.payloadFor(batch, point.bucket).add(point.line, id);
   }
 
   private payloadFor(batch: Batch, bucket: string): Payload {
     let payload = batch.payloads.find((p) => p.bucket === bucket);
-    if (payload === undefined) batch.payloads.push((payload = { bucket, lines: [], ids: [] }));
+    if (payload === undefined) batch.payloads.push((payload = new Payload(bucket)));
     return payload;
   }
 
-  /** Series info, TD types and prefixes of a series for this batch; null when the series is gone. */
-  private seriesLines(seriesId: number): SeriesLines | null {
-    const info = this.history.seriesOf(seriesId) ?? null;
+  /** Series info, TD types and line prefixes of a series; null when the series is gone. */
+  private seriesLines(seriesId: number, now: number): SeriesLines | null {
+    const cached = this.series.get(seriesId);
+    const info = cached?.info ?? this.history.seriesOf(seriesId) ?? null;
     let lines: SeriesLines | null = null;
     if (info !== null) {
       const kind = info.kind as string;
-      const types = kind === "property" || kind === "event" ? this.layout.typesOf(info) : undefined;
+      const fast = kind === "property" || kind === "event";
+      const types = fast ? this.layout.typesOf({ ...info, seriesId: info.id }) : undefined;
       lines = {
         info,
-        prefixes: [],
+        prefixes: cached?.prefixes ?? [],
+        valueTypes: types?.value,
         integer: types?.value?.t === "integer",
-        fast: kind === "property" || kind === "event",
+        typesAt: now,
+        fast,
       };
     }
     this.series.set(seriesId, lines);

@@ -113,7 +113,7 @@ export const influxSchema = {
       properties: {
         maxRows: { type: "integer", minimum: 1, default: 10000000 },
         maxBytes: { type: "integer", minimum: 1, default: 2147483648 },
-        countChunkRows: { type: "integer", minimum: 1, default: 50000 },
+        countChunkRows: { type: "integer", minimum: 1, default: 20000 },
       },
     },
     shutdownFlushMs: { type: "integer", minimum: 0, default: 5000 },

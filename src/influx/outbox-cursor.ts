@@ -30,6 +30,8 @@ export const ROW_OVERHEAD_BYTES = 64;
 const CHECKPOINT_ROWS = 1024;
 /** The size of one row as SQL counts it (characters, as the store counts them at commit). */
 const ROW_SIZE_SQL = `COALESCE(length(value), 0) + COALESCE(length(output), 0) + COALESCE(length(error), 0) + ${ROW_OVERHEAD_BYTES}`;
+/** The same, summed over a range of rows (aggregates skip NULLs: a little faster than per-row COALESCE). */
+const RANGE_SIZE_SQL = `total(length(value)) + total(length(output)) + total(length(error)) + ${ROW_OVERHEAD_BYTES} * count(*)`;
 
 const META = {
   cursor: "influx.cursor",
@@ -101,6 +103,13 @@ export class OutboxCursor {
   private ends: number[] = [0];
   private cums: number[] = [0];
   private countDone: Promise<void> = Promise.resolve();
+  /**
+   * What is known of the rows not counted yet: at most this many bytes (their text is part of the
+   * file, so the file's size bounds it). While that bound keeps the outbox within maxBytes they
+   * need not be counted at all; `undefined` once counting has started.
+   */
+  private uncountedAtMost: number | undefined;
+  private readonly fileBytes: () => number;
 
   private readonly getMeta: Database.Statement;
   private readonly setMeta: Database.Statement;
@@ -109,7 +118,6 @@ export class OutboxCursor {
   private readonly rowStamp: Database.Statement;
   private readonly sizeBetween: Database.Statement;
   private readonly sizesBetween: Database.Statement;
-  private readonly sizeGroups: Database.Statement;
   private readonly persist: (
     cursor: number,
     stamp: string,
@@ -135,18 +143,14 @@ export class OutboxCursor {
       "SELECT id, history_id AS historyId, bucket, line, status, reason, at FROM wotvo_influx_deadletter ORDER BY id DESC LIMIT ?",
     );
     this.rowStamp = db.prepare("SELECT ts, ts_sub FROM wotvo_history WHERE id = ?").raw();
+    const pageCount = db.prepare("PRAGMA page_count").pluck();
+    const pageSize = db.prepare("PRAGMA page_size").pluck();
+    this.fileBytes = () => (pageCount.get() as number) * (pageSize.get() as number);
     this.sizeBetween = db
-      .prepare(`SELECT COALESCE(SUM(${ROW_SIZE_SQL}), 0) FROM wotvo_history WHERE id > ? AND id <= ?`)
+      .prepare(`SELECT ${RANGE_SIZE_SQL} FROM wotvo_history WHERE id > ? AND id <= ?`)
       .pluck();
     this.sizesBetween = db
       .prepare(`SELECT id, ${ROW_SIZE_SQL} FROM wotvo_history WHERE id > ? AND id <= ? ORDER BY id`)
-      .raw();
-    // One checkpoint per CHECKPOINT_ROWS ids of a counted chunk: (group, its last id, its bytes).
-    this.sizeGroups = db
-      .prepare(
-        `SELECT (id - ?) / ${CHECKPOINT_ROWS} AS g, MAX(id), SUM(${ROW_SIZE_SQL}) FROM wotvo_history
-         WHERE id > ? AND id <= ? GROUP BY g ORDER BY g`,
-      )
       .raw();
     this.persist = db.transaction(
       (
@@ -176,8 +180,11 @@ export class OutboxCursor {
   }
 
   /**
-   * Starts following the store's commits and counts what an earlier run left unshipped (in the
-   * background; `counted` resolves when done). Idempotent.
+   * Starts following the store's commits. What an earlier run left unshipped is counted in the
+   * background (`counted` resolves when done) — unless the file is too small for it to matter:
+   * the rows' text is part of the file, so file size + ROW_OVERHEAD_BYTES per row bounds their
+   * size; they are counted only once that bound no longer keeps the outbox within maxBytes.
+   * Idempotent.
    */
   start(): void {
     if (this.running) return;
@@ -185,10 +192,21 @@ export class OutboxCursor {
     this.seenId = this.source.lastId;
     this.seenChars = this.source.committedTextChars;
     this.total = 0;
-    // Position 0 (bytes) is the newest row now; the rows from the cursor up to it are counted next.
+    // Position 0 (bytes) is the newest row now; the rows from the cursor up to it are not counted.
     this.ends = [Math.max(this.position, this.seenId)];
     this.cums = [0];
     this.unsubscribe = this.source.onCommit((records) => this.committed(records));
+    this.uncountedAtMost = this.counting
+      ? this.fileBytes() + ROW_OVERHEAD_BYTES * (this.ends[0] - this.position)
+      : 0;
+    this.countIfNeeded();
+  }
+
+  /** Starts counting the rows an earlier run left when their bound no longer keeps the outbox in. */
+  private countIfNeeded(): void {
+    if (this.uncountedAtMost === undefined || !this.counting) return;
+    if (this.uncountedAtMost + (this.total - this.cums[0]) <= this.bound.maxBytes) return;
+    this.uncountedAtMost = undefined;
     this.countDone = this.countBacklog();
   }
 
@@ -198,7 +216,10 @@ export class OutboxCursor {
     this.unsubscribe = undefined;
   }
 
-  /** Resolves when the size of what an earlier run left unshipped is known. */
+  /**
+   * Resolves when the rows an earlier run left are counted, or (while they cannot exceed the
+   * bound) need not be.
+   */
   get counted(): Promise<void> {
     return this.countDone;
   }
@@ -242,6 +263,9 @@ export class OutboxCursor {
     this.shipped = shipped;
     this.deadLettered = deadLettered;
     if (moves) {
+      if (this.uncountedAtMost !== undefined && this.counting) {
+        this.uncountedAtMost -= range.bytesBetween(this.position, Math.min(to, this.ends[0]));
+      }
       this.moveTo(to, () => this.cums[0] + range.bytesBetween(this.ends[0], to));
       this.stamp = stamp;
     }
@@ -252,6 +276,7 @@ export class OutboxCursor {
    * dropped now (0 when within the bound).
    */
   enforceBound(): number {
+    this.countIfNeeded();
     const last = this.source.lastId;
     const { maxRows, maxBytes } = this.bound;
     let dropTo = this.position;
@@ -378,20 +403,15 @@ export class OutboxCursor {
    */
   private async countBacklog(): Promise<void> {
     while (this.running && this.counting) {
-      const hi = this.ends[0];
-      const lo = Math.max(this.position, hi - this.bound.countChunkRows);
-      const groups = this.sizeGroups.all(lo + 1, lo, hi) as [number, number, number][];
-      let cum = this.cums[0];
-      for (let g = groups.length - 1; g >= 0; g--) {
-        const [, lastId, bytes] = groups[g];
-        if (lastId < this.ends[0]) {
-          this.ends.unshift(lastId);
-          this.cums.unshift(cum);
-        }
-        cum -= bytes;
+      // One step: up to countChunkRows rows below the counted part, a checkpoint every CHECKPOINT_ROWS.
+      const floor = Math.max(this.position, this.ends[0] - this.bound.countChunkRows);
+      while (this.ends[0] > floor) {
+        const hi = this.ends[0];
+        const lo = Math.max(floor, hi - CHECKPOINT_ROWS);
+        const bytes = this.sizeBetween.get(lo, hi) as number;
+        this.ends.unshift(lo);
+        this.cums.unshift(this.cums[0] - bytes);
       }
-      this.ends.unshift(lo);
-      this.cums.unshift(cum);
       if (this.counting) await new Promise((resolve) => setImmediate(resolve));
     }
   }

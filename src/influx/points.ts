@@ -25,6 +25,7 @@ import type { InfluxOptions } from "./options";
 // Names
 
 const ENCODE = /[%\\\n\r\t]/g;
+const NEEDS_ENCODING = /[%\\\n\r\t]/;
 const CODES: Record<string, string> = { "%": "%25", "\\": "%5C", "\n": "%0A", "\r": "%0D", "\t": "%09" };
 const DECODE = /%(25|5C|0A|0D|09|23)/gi;
 
@@ -34,7 +35,7 @@ const DECODE = /%(25|5C|0A|0D|09|23)/gi;
  * escaped by the client's `Point`). Names without those characters are unchanged.
  */
 export function encodeName(name: string): string {
-  return name.replace(ENCODE, (c) => CODES[c]);
+  return NEEDS_ENCODING.test(name) ? name.replace(ENCODE, (c) => CODES[c]) : name;
 }
 
 /** Encodes a measurement name: as `encodeName`, and a leading `#` (a comment line) becomes `%23`. */
@@ -52,12 +53,32 @@ const ZEROS = ["000000", "00000", "0000", "000", "00", "0", ""];
 
 /** The nanosecond timestamp of a row, as an exact decimal string. */
 export function nanos(time: number, timeSub: number): string {
-  // String arithmetic: the same digits as BigInt(time) * 1e6 + timeSub, without BigInts per point.
-  if (time >= 1 && Number.isSafeInteger(time) && timeSub >= 0 && timeSub < 1_000_000) {
+  // String arithmetic: the same digits as BigInt(time) * 1e6 + timeSub, without BigInts per point,
+  // and from small integers only (a ms timestamp is not one: its conversion is the slow kind).
+  if (Number.isSafeInteger(time) && timeSub >= 0 && timeSub < 1_000_000 && Number.isInteger(timeSub)) {
     const sub = String(timeSub);
-    return time + ZEROS[sub.length] + sub;
+    if (time >= 1_000_000) {
+      const low = time % 1_000_000;
+      const ms = String(low);
+      return (time - low) / 1_000_000 + ZEROS[ms.length] + ms + ZEROS[sub.length] + sub;
+    }
+    if (time >= 1) return time + ZEROS[sub.length] + sub;
   }
   return (BigInt(time) * 1_000_000n + BigInt(timeSub)).toString();
+}
+
+const NEEDS_TAG_ESCAPE = /[, =\n\r\t]/;
+
+/** `escape.tag`, without its per-character loop when nothing needs escaping (the usual case). */
+function escapeTag(name: string): string {
+  return NEEDS_TAG_ESCAPE.test(name) ? escape.tag(name) : name;
+}
+
+const QUOTED_ESCAPES = /["\\]/g;
+
+/** `escape.quoted` (`"` and `\` escaped, the whole quoted), without its per-character loop. */
+function quoted(text: string): string {
+  return `"${text.replace(QUOTED_ESCAPES, "\\$&")}"`;
 }
 
 /**
@@ -213,6 +234,12 @@ interface Field {
   name: string;
   type: FieldType;
   value: number | boolean | string;
+  /**
+   * The value is text made by JSON.stringify: it holds no control character and no lone
+   * surrogate, so JSON.stringify quotes it exactly as `escape.quoted` does (only `"` and `\`
+   * escaped), and much faster.
+   */
+  json?: true;
 }
 
 function addField(point: Point, f: Field): void {
@@ -236,7 +263,7 @@ function addField(point: Point, f: Field): void {
 /** A field formatted as the client's Point formats it (it validates numbers the same way). */
 function setField(fields: Map<string, string>, f: Field): void {
   const name = encodeName(f.name);
-  fields.set(name, fieldValue(f.type, f.value, name));
+  fields.set(name, f.json ? JSON.stringify(f.value) : fieldValue(f.type, f.value, name));
 }
 
 /** The line-protocol text of a field value, exactly as `Point` writes it. */
@@ -257,7 +284,7 @@ function fieldValue(type: FieldType, value: JsonValue, name: string): string {
     case "bool":
       return value ? "T" : "F";
     case "str":
-      return escape.quoted(String(value));
+      return quoted(String(value));
   }
 }
 
@@ -349,7 +376,9 @@ function taggedValueFields(
 ): Field[] {
   if (v === undefined) return [];
   if (v === null || typeof v === "object") {
-    const fields: Field[] = [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v) }];
+    const fields: Field[] = [
+      { name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v), json: true },
+    ];
     if (v === null) return fields;
     const found: { path: string; value: JsonValue; schema: TypeTree | undefined }[] = [];
     leaves(v, schema, base, found, maxLeaves);
@@ -360,7 +389,8 @@ function taggedValueFields(
     return fields;
   }
   const type = scalarType(v, schema);
-  if (!type) return [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v) }];
+  if (!type)
+    return [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v), json: true }];
   return [{ name: typedFieldName(base, type), type, value: v }];
 }
 
@@ -392,8 +422,24 @@ export interface ScriptPoint {
 export const SCRIPT_POINT_KIND = "point";
 export const SCRIPT_POINT_THING = "node-wot-vo:points";
 
+/**
+ * How the fields of a flat object value are written (tagged layout), by the object's shape: its
+ * keys and the field type of each. `names[i]` is the escaped field name written i-th (sorted as
+ * Point sorts), `from[i]` the key index its value comes from (−1: `ok`, −2: `value_json`).
+ */
+interface FieldPlan {
+  names: string[];
+  from: number[];
+  types: (FieldType | undefined)[];
+}
+
+const TYPE_CODES: Record<FieldType, string> = { float: "f", int: "i", bool: "b", str: "s" };
+/** Shapes remembered at most (then the cache starts over). */
+const MAX_PLANS = 10_000;
+
 export class PointLayout {
   private readonly prefixes = new Map<number | string, { title: string; byOpSource: Map<string, string> }>();
+  private readonly plans = new Map<string, FieldPlan>();
 
   constructor(
     private readonly options: Pick<
@@ -414,10 +460,14 @@ export class PointLayout {
     return this.options.measurementPrefix + kind;
   }
 
-  /** Builds the point of a row. Throws when the row cannot become a point (it is dead-lettered). */
-  build(row: HistoryRow): BuiltPoint {
+  /**
+   * Builds the point of a row. Throws when the row cannot become a point (it is dead-lettered).
+   * `depthChecked`: the values were parsed by the store, which never hands over a value nested
+   * deeper than 512 (it gives the `$tooDeep` marker instead), so they need no second walk.
+   */
+  build(row: HistoryRow, depthChecked = false): BuiltPoint {
     if (this.options.layout !== "vo-wot" && (row.kind as string) !== SCRIPT_POINT_KIND) {
-      checkDepth(row);
+      if (!depthChecked) checkDepth(row);
       return { historyId: row.id, bucket: this.defaultBucket, line: this.taggedLine(row) };
     }
     return this.buildWithPoint(row);
@@ -475,6 +525,51 @@ export class PointLayout {
     return prefix;
   }
 
+  /**
+   * The field set of a tagged-layout point whose value is a flat object (every member a scalar or
+   * null), exactly as `build` writes it — `ok`, one typed field per member up to
+   * maxFlattenedFields, `value_json` — without building a field map and sorting it for every row:
+   * the sorted, escaped names are planned once per shape (keys × field types). Undefined for
+   * anything else (nested values, arrays): `build` then writes it. For property and event rows
+   * without error or duration, not refused.
+   */
+  flatObjectFields(v: JsonValue, schema: TypeTree | undefined, ok: boolean): string | undefined {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+    const keys = Object.keys(v);
+    const types: (FieldType | undefined)[] = new Array(keys.length);
+    let shape = "";
+    let leaves = 0;
+    const max = this.options.maxFlattenedFields;
+    for (let i = 0; i < keys.length; i++) {
+      const x = v[keys[i]];
+      if (x !== null && typeof x === "object") return undefined;
+      // As `leaves`: nulls are no leaves, and only the first maxFlattenedFields leaves are written.
+      const type = x === null || leaves >= max ? undefined : scalarType(x, schema?.p?.[keys[i]]);
+      if (x !== null) leaves++;
+      types[i] = type;
+      shape += type === undefined ? "-\u0000" : TYPE_CODES[type] + keys[i] + "\u0000";
+    }
+    let plan = this.plans.get(shape);
+    if (plan === undefined) {
+      if (this.plans.size >= MAX_PLANS) this.plans.clear();
+      this.plans.set(shape, (plan = planFields(keys, types)));
+    }
+    let text = "";
+    for (let i = 0; i < plan.names.length; i++) {
+      const k = plan.from[i];
+      const value =
+        k === -1
+          ? ok
+            ? "T"
+            : "F"
+          : k === -2
+            ? JSON.stringify(JSON.stringify(v)) // quoted as escape.quoted quotes (see Field.json)
+            : fieldValue(plan.types[k]!, v[keys[k]], plan.names[i]);
+      text += i === 0 ? `${plan.names[i]}=${value}` : `,${plan.names[i]}=${value}`;
+    }
+    return text;
+  }
+
   /** True for the tagged layout, whose scalar rows can take the stored-text path (scalarFieldsOfText). */
   get taggedLayout(): boolean {
     return this.options.layout !== "vo-wot";
@@ -498,7 +593,7 @@ export class PointLayout {
         let text = "";
         if (row.durationMs !== undefined && Number.isFinite(row.durationMs))
           text += `duration_ms=${row.durationMs},`;
-        if (row.error !== undefined) text += `error=${escape.quoted(row.error)},`;
+        if (row.error !== undefined) text += `error=${quoted(row.error)},`;
         text += row.ok ? "ok=T" : "ok=F";
         if (type !== undefined)
           text += `,${typedFieldName("value", type)}=${fieldValue(type, v as JsonValue, "value")}`;
@@ -507,14 +602,15 @@ export class PointLayout {
     }
     const fields = new Map<string, string>();
     fields.set("ok", row.ok ? "T" : "F");
-    if (row.error !== undefined) fields.set("error", escape.quoted(row.error));
+    if (row.error !== undefined) fields.set("error", quoted(row.error));
     if (row.durationMs !== undefined && Number.isFinite(row.durationMs)) {
       fields.set("duration_ms", String(row.durationMs));
     }
     const max = this.options.maxFlattenedFields;
     const base = row.kind === "action" ? "input" : "value";
     if (refused) {
-      if (row.value !== undefined) fields.set(REFUSED_FIELD, escape.quoted(JSON.stringify(row.value)));
+      // JSON.stringify quotes its own output exactly as escape.quoted does (see Field.json).
+      if (row.value !== undefined) fields.set(REFUSED_FIELD, JSON.stringify(JSON.stringify(row.value)));
     } else {
       for (const f of taggedValueFields(base, row.value, types?.value, max)) setField(fields, f);
     }
@@ -525,7 +621,7 @@ export class PointLayout {
     for (const name of [...fields.keys()].sort()) {
       if (!name) continue;
       if (text.length > 0) text += ",";
-      text += `${escape.tag(name)}=${fields.get(name)}`;
+      text += `${escapeTag(name)}=${fields.get(name)}`;
     }
     return `${prefix} ${text} ${nanos(row.time, row.timeSub)}`;
   }
@@ -651,6 +747,22 @@ export class PointLayout {
     }
     throw new Error(`no field of type ${f.type} left for '${f.name}' in measurement '${measurement}'`);
   }
+}
+
+/** The sorted, escaped field names of a flat object's shape and where each value comes from. */
+function planFields(keys: string[], types: (FieldType | undefined)[]): FieldPlan {
+  // As taggedLine fills its map: ok, then value_json, then the leaves in key order (a later
+  // leaf with the same name wins).
+  const from = new Map<string, number>([
+    ["ok", -1],
+    ["value_json", -2],
+  ]);
+  for (let i = 0; i < keys.length; i++) {
+    const type = types[i];
+    if (type !== undefined) from.set(encodeName(typedFieldName(`value.${keys[i]}`, type)), i);
+  }
+  const names = [...from.keys()].sort().filter((name) => name !== "");
+  return { names: names.map(escapeTag), from: names.map((name) => from.get(name)!), types };
 }
 
 function voWotFlatten(

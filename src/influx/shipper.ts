@@ -283,12 +283,10 @@ export class Shipper {
       } catch (err) {
         // A bucket / database that cannot be created (an invalid name): those points can go nowhere.
         if (!(err instanceof WriteFailure) || err.kind !== "malformed") throw err;
-        for (let i = 0; i < payload.lines.length; i++) {
-          batch.refused.push(this.refusal(payload, i, err));
-        }
+        for (let i = 0; i < payload.count; i++) batch.refused.push(this.refusal(payload, i, err));
         continue;
       }
-      for (const [from, to] of requestRanges(payload.lines, this.options.maxBatchBytes)) {
+      for (const [from, to] of requestRanges(payload, this.options.maxBatchBytes)) {
         await this.send(payload, from, to, batch);
       }
     }
@@ -302,9 +300,9 @@ export class Shipper {
     batch: Batch,
     created = false,
   ): Promise<void> {
-    const { bucket, lines } = payload;
+    const bucket = payload.bucket;
     try {
-      await this.transport.write(bucket, from === 0 && to === lines.length ? lines : lines.slice(from, to));
+      await this.transport.write(bucket, payload.body(from, to));
     } catch (err) {
       if (!(err instanceof WriteFailure)) throw err;
       if (err.kind === "missing") {
@@ -334,7 +332,7 @@ export class Shipper {
     return {
       historyId: payload.ids[i],
       bucket: payload.bucket,
-      line: payload.lines[i],
+      line: payload.line(i),
       status: err.status ?? 0,
       reason: err.message,
     };
@@ -447,15 +445,15 @@ export class Shipper {
  * [from, to) ranges of lines whose request bodies stay within `maxBytes` (a line alone may be
  * larger: the server decides, 413 splits). Measured in UTF-8 only when the characters could exceed it.
  */
-function requestRanges(lines: readonly string[], maxBytes: number): [number, number][] {
-  let chars = 0;
-  for (const line of lines) chars += line.length + 1;
-  if (chars * 3 <= maxBytes) return [[0, lines.length]];
+function requestRanges(payload: Payload, maxBytes: number): [number, number][] {
+  const n = payload.count;
+  if (n === 0) return [];
+  if (payload.ends[n - 1] * 3 <= maxBytes) return [[0, n]];
   const ranges: [number, number][] = [];
   let from = 0;
   let bytes = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const size = Buffer.byteLength(lines[i]) + 1;
+  for (let i = 0; i < n; i++) {
+    const size = Buffer.byteLength(payload.line(i)) + 1;
     if (i > from && bytes + size > maxBytes) {
       ranges.push([from, i]);
       from = i;
@@ -463,6 +461,6 @@ function requestRanges(lines: readonly string[], maxBytes: number): [number, num
     }
     bytes += size;
   }
-  if (from < lines.length) ranges.push([from, lines.length]);
+  if (from < n) ranges.push([from, n]);
   return ranges;
 }

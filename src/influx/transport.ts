@@ -65,8 +65,8 @@ export function serverReason(body: string | undefined, fallback: string): string
 }
 
 export interface Transport {
-  /** Writes lines (ns precision) to a bucket (v2) or database (v1). Throws WriteFailure. */
-  write(bucket: string, lines: readonly string[]): Promise<void>;
+  /** Writes line protocol (lines separated by "\n", ns precision) to a bucket (v2) or database (v1). Throws WriteFailure. */
+  write(bucket: string, body: string): Promise<void>;
   /** Creates the bucket / database when missing. Throws WriteFailure. */
   ensureBucket(bucket: string): Promise<void>;
   /** True when the server answers its health endpoint. */
@@ -94,10 +94,9 @@ export class V1Transport implements Transport {
     return { Authorization: `Basic ${basic}` };
   }
 
-  async write(bucket: string, lines: readonly string[]): Promise<void> {
+  async write(bucket: string, text: string): Promise<void> {
     const params = new URLSearchParams({ db: bucket, precision: "ns" });
     if (this.options.retentionPolicy) params.set("rp", this.options.retentionPolicy);
-    const text = lines.join("\n");
     const threshold = this.options.gzipThreshold;
     if (threshold > 0 && text.length > threshold / 3) {
       const body = Buffer.from(text);
@@ -185,7 +184,7 @@ export class V2Transport implements Transport {
    * One batch, one request: what the client's WriteApi does when it flushes (same path, headers,
    * gzip and status handling), without copying every line through its WriteBuffer first.
    */
-  write(bucket: string, lines: readonly string[]): Promise<void> {
+  write(bucket: string, body: string): Promise<void> {
     const q = new URLSearchParams({ org: this.options.org, bucket, precision: "ns" });
     return new Promise<void>((resolve, reject) => {
       let status: number | undefined;
@@ -197,7 +196,7 @@ export class V2Transport implements Transport {
         cancel();
       };
       this.inFlight.add(abort);
-      this.client.transport.send(`/api/v2/write?${q}`, lines.join("\n"), this.sendOptions, {
+      this.client.transport.send(`/api/v2/write?${q}`, body, this.sendOptions, {
         useCancellable: (c) => {
           cancel = () => c.cancel();
         },
