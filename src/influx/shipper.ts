@@ -4,6 +4,7 @@
  *
  *   OutboxCursor  where shipping stands (persisted), the outbox's size and bound   (outbox-cursor.ts)
  *   BatchBuilder  rows after the cursor → line-protocol payloads, dead rows        (batch-builder.ts)
+ *   BatchWriter   a batch → requests; what a refusal means for its points          (batch-writer.ts)
  *   RetryPolicy   when to try again                                                 (retry-policy.ts)
  *   Transport     one request to the server                                         (transport.ts)
  *
@@ -18,7 +19,8 @@ import type * as Database from "better-sqlite3"; // not a default import: consum
 import type { HistoryStore } from "../store/history";
 import type { InfluxOptions } from "./options";
 import type { PointLayout } from "./points";
-import { BatchBuilder, type Batch, type Payload } from "./batch-builder";
+import { BatchBuilder, type Batch } from "./batch-builder";
+import { BatchWriter } from "./batch-writer";
 import { OutboxCursor, type DeadLetter } from "./outbox-cursor";
 import { RetryPolicy } from "./retry-policy";
 import { WriteFailure, type Transport } from "./transport";
@@ -43,6 +45,7 @@ export class Shipper {
   private readonly outbox: OutboxCursor;
   private readonly retry: RetryPolicy;
   private readonly builder: BatchBuilder;
+  private readonly writer: BatchWriter;
   private readonly oldestStmt: Database.Statement;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -54,7 +57,6 @@ export class Shipper {
   private outageShipped = 0;
   /** A tick that threw before reaching the batch waits for the backoff too (no per-poll retry). */
   private tickBlockedUntil = 0;
-  private readonly ensured = new Set<string>();
 
   constructor(
     db: Database.Database,
@@ -66,6 +68,7 @@ export class Shipper {
     this.outbox = new OutboxCursor(db, history, options.outbox);
     this.retry = new RetryPolicy(options);
     this.builder = new BatchBuilder(db, history, layout, options, (ms) => this.pause(ms));
+    this.writer = new BatchWriter(transport, options);
     this.oldestStmt = db.prepare("SELECT ts FROM wotvo_history WHERE id > ? ORDER BY id LIMIT 1").pluck();
   }
 
@@ -243,7 +246,7 @@ export class Shipper {
       const batch = next;
       inFlight.push({
         batch,
-        done: this.write(batch).then(
+        done: this.writer.write(batch).then(
           () => undefined,
           (err: unknown) => err ?? "failed",
         ),
@@ -273,97 +276,6 @@ export class Shipper {
     }
     this.lastShippedAt = Date.now();
     this.succeeded(accepted);
-  }
-
-  /** Writes every payload of a batch: a request per `maxBatchBytes`, bucket created when needed. */
-  private async write(batch: Batch): Promise<void> {
-    for (const payload of batch.payloads) {
-      try {
-        await this.ensureBucket(payload.bucket);
-      } catch (err) {
-        // A bucket / database that cannot be created (an invalid name): those points can go nowhere.
-        if (!(err instanceof WriteFailure) || err.kind !== "malformed") throw err;
-        for (let i = 0; i < payload.count; i++) batch.refused.push(this.refusal(payload, i, err));
-        continue;
-      }
-      for (const [from, to] of requestRanges(payload, this.options.maxBatchBytes)) {
-        await this.send(payload, from, to, batch);
-      }
-    }
-  }
-
-  /** Writes lines [from, to) of a payload; splits on 413 and bisects on 400/422 down to single dead points. */
-  private async send(
-    payload: Payload,
-    from: number,
-    to: number,
-    batch: Batch,
-    created = false,
-  ): Promise<void> {
-    const bucket = payload.bucket;
-    try {
-      await this.transport.write(bucket, payload.body(from, to));
-    } catch (err) {
-      if (!(err instanceof WriteFailure)) throw err;
-      if (err.kind === "missing") {
-        // Created once, then dropped (a wiped or restored server): create it again, once per request.
-        if (!this.options.createBucket || created) throw this.missing(bucket, err);
-        this.ensured.delete(bucket);
-        await this.ensureBucket(bucket);
-        log.warn(
-          "%s was missing on %s (dropped?): created it again",
-          this.bucketName(bucket),
-          this.options.url,
-        );
-        return this.send(payload, from, to, batch, true);
-      }
-      if (err.kind !== "too-large" && err.kind !== "malformed") throw err;
-      if (to - from === 1) {
-        batch.refused.push(this.refusal(payload, from, err));
-        return;
-      }
-      const half = from + Math.ceil((to - from) / 2);
-      await this.send(payload, from, half, batch);
-      await this.send(payload, half, to, batch);
-    }
-  }
-
-  private refusal(payload: Payload, i: number, err: WriteFailure) {
-    return {
-      historyId: payload.ids[i],
-      bucket: payload.bucket,
-      line: payload.line(i),
-      status: err.status ?? 0,
-      reason: err.message,
-    };
-  }
-
-  private bucketName(bucket: string): string {
-    return this.options.apiVersion === 1
-      ? `database ${JSON.stringify(bucket)}`
-      : `bucket ${JSON.stringify(bucket)} (org ${JSON.stringify(this.options.org)})`;
-  }
-
-  /** A 404 on write, said so that status().lastError tells the operator what to do. */
-  private missing(bucket: string, err: WriteFailure): WriteFailure {
-    const create =
-      this.options.apiVersion === 1
-        ? `create it (InfluxQL: CREATE DATABASE ${JSON.stringify(bucket)})`
-        : `create it (influx bucket create --name ${JSON.stringify(bucket)} --org ${JSON.stringify(this.options.org)})`;
-    const what = this.options.createBucket
-      ? "it was created again but the server still does not find it; check the server and the token's rights"
-      : `${create}, or set influxdb.createBucket: true to let the shipper create it`;
-    return new WriteFailure(
-      `${this.bucketName(bucket)} not found on ${this.options.url} (${err.message}): ${what}`,
-      err.status,
-      err.retryAfterMs,
-    );
-  }
-
-  private async ensureBucket(bucket: string): Promise<void> {
-    if (!this.options.createBucket || this.ensured.has(bucket)) return;
-    await this.transport.ensureBucket(bucket);
-    this.ensured.add(bucket);
   }
 
   /**
@@ -439,28 +351,4 @@ export class Shipper {
       );
     }
   }
-}
-
-/**
- * [from, to) ranges of lines whose request bodies stay within `maxBytes` (a line alone may be
- * larger: the server decides, 413 splits). Measured in UTF-8 only when the characters could exceed it.
- */
-function requestRanges(payload: Payload, maxBytes: number): [number, number][] {
-  const n = payload.count;
-  if (n === 0) return [];
-  if (payload.ends[n - 1] * 3 <= maxBytes) return [[0, n]];
-  const ranges: [number, number][] = [];
-  let from = 0;
-  let bytes = 0;
-  for (let i = 0; i < n; i++) {
-    const size = Buffer.byteLength(payload.line(i)) + 1;
-    if (i > from && bytes + size > maxBytes) {
-      ranges.push([from, i]);
-      from = i;
-      bytes = 0;
-    }
-    bytes += size;
-  }
-  if (from < n) ranges.push([from, n]);
-  return ranges;
 }
