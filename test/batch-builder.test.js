@@ -117,6 +117,18 @@ test("every stored row becomes exactly the line the client's Point writes (tagge
     );
     appends.push(
       store.append(
+        record("e", null, {
+          kind: "event",
+          op: "emit",
+          valueJson: text,
+          ok: false,
+          error: 'e "x"\\',
+          durationMs: 2,
+        }),
+      ),
+    );
+    appends.push(
+      store.append(
         record("go", null, {
           kind: "action",
           op: "invoke",

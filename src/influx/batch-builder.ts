@@ -26,7 +26,7 @@ import {
 import type { HistoryRow, RecordOp } from "../types";
 import { errorMessage } from "../errors";
 import { ROW_OVERHEAD_BYTES, type PendingDead, type ShippedRange } from "./outbox-cursor";
-import { nanos, scalarFieldsOfText, type PointLayout, type TypeTree } from "./points";
+import { nanos, scalarFieldsOfText, type AffordanceTypes, type PointLayout } from "./points";
 
 /** Characters of a row's stored value quoted in the dead letter of a row that cannot be shipped. */
 const DESCRIBE_CHARS = 200;
@@ -142,8 +142,8 @@ interface SeriesLines {
   info: SeriesInfo;
   /** Line prefixes by op × source code (flags & 0x7f). */
   prefixes: (string | undefined)[];
-  /** The value's TD type (looked up again every TYPES_TTL_MS); `integer`: it says integer. */
-  valueTypes: TypeTree | undefined;
+  /** The TD types (looked up again every TYPES_TTL_MS); `integer`: the value's says integer. */
+  types: AffordanceTypes | undefined;
   integer: boolean;
   typesAt: number;
   /** Rows of this series can take the stored-text path (tagged layout, property or event). */
@@ -229,7 +229,16 @@ export class BatchBuilder {
           let fields = scalarFieldsOfText(value, ok, series.integer);
           if (fields === undefined && value !== null && value.charCodeAt(0) === 123) {
             // "{": a flat object is written from a plan of its shape, not the general way.
-            fields = layout.flatObjectFields(parseStoredJson(value) ?? null, series.valueTypes, ok);
+            const kind = series.info.kind;
+            fields = layout.flatFields(
+              kind,
+              ok,
+              undefined,
+              undefined,
+              parseStoredJson(value),
+              undefined,
+              series.types,
+            );
           }
           if (fields !== undefined) {
             const prefix = series.prefixes[opSource] ?? this.prefix(series, opSource);
@@ -319,7 +328,7 @@ export class BatchBuilder {
       lines = {
         info,
         prefixes: cached?.prefixes ?? [],
-        valueTypes: types?.value,
+        types,
         integer: types?.value?.t === "integer",
         typesAt: now,
         fast,

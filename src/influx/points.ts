@@ -78,6 +78,7 @@ const QUOTED_ESCAPES = /["\\]/g;
 
 /** `escape.quoted` (`"` and `\` escaped, the whole quoted), without its per-character loop. */
 function quoted(text: string): string {
+  if (text.indexOf('"') < 0 && text.indexOf("\\") < 0) return `"${text}"`;
   return `"${text.replace(QUOTED_ESCAPES, "\\$&")}"`;
 }
 
@@ -423,19 +424,36 @@ export const SCRIPT_POINT_KIND = "point";
 export const SCRIPT_POINT_THING = "node-wot-vo:points";
 
 /**
- * How the fields of a flat object value are written (tagged layout), by the object's shape: its
- * keys and the field type of each. `names[i]` is the escaped field name written i-th (sorted as
- * Point sorts), `from[i]` the key index its value comes from (−1: `ok`, −2: `value_json`).
+ * How the fields of a row whose values are flat (tagged layout) are written, by the row's shape:
+ * which of error and duration it has, and for its value (and an action's output) whether it is
+ * absent, null, a scalar of which field type, or a flat object of which keys and field types.
+ * `names[i]` is the escaped field name written i-th (sorted as Point sorts); `from[i]` says where
+ * its value comes from (a FROM_* code, or a member index ≥ 0), `slot[i]` from which value (0: the
+ * value or action input, 1: the action output), `type[i]` its field type.
  */
 interface FieldPlan {
   names: string[];
   from: number[];
-  types: (FieldType | undefined)[];
+  slot: number[];
+  type: (FieldType | undefined)[];
 }
 
+const FROM_OK = -1;
+const FROM_ERROR = -2;
+const FROM_DURATION = -3;
+const FROM_JSON = -4;
+const FROM_SCALAR = -5;
 const TYPE_CODES: Record<FieldType, string> = { float: "f", int: "i", bool: "b", str: "s" };
 /** Shapes remembered at most (then the cache starts over). */
 const MAX_PLANS = 10_000;
+
+/** The keys of a flat value and the field type of each (undefined: not written), for a plan. */
+interface FlatShape {
+  /** "u" absent, "n" null, a type code for a scalar, "{" for an object. */
+  code: string;
+  keys: string[];
+  types: (FieldType | undefined)[];
+}
 
 export class PointLayout {
   private readonly prefixes = new Map<number | string, { title: string; byOpSource: Map<string, string> }>();
@@ -526,46 +544,56 @@ export class PointLayout {
   }
 
   /**
-   * The field set of a tagged-layout point whose value is a flat object (every member a scalar or
-   * null), exactly as `build` writes it — `ok`, one typed field per member up to
-   * maxFlattenedFields, `value_json` — without building a field map and sorting it for every row:
-   * the sorted, escaped names are planned once per shape (keys × field types). Undefined for
-   * anything else (nested values, arrays): `build` then writes it. For property and event rows
-   * without error or duration, not refused.
+   * The field set of a tagged-layout point whose values are flat — a scalar, null, or an object
+   * whose members are all scalars or null — exactly as the general path writes it (ok, error,
+   * duration_ms, the value's or input's fields, the output's), without a field map and a sort for
+   * every row: the sorted, escaped names are planned once per shape (which fields, keys × field
+   * types). Undefined when a value is nested or an array: the general path writes those. Not for
+   * refused writes or script points.
    */
-  flatObjectFields(v: JsonValue, schema: TypeTree | undefined, ok: boolean): string | undefined {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
-    const keys = Object.keys(v);
-    const types: (FieldType | undefined)[] = new Array(keys.length);
-    let shape = "";
-    let leaves = 0;
+  flatFields(
+    kind: string,
+    ok: boolean,
+    error: string | undefined,
+    durationMs: number | undefined,
+    value: JsonValue | undefined,
+    output: JsonValue | undefined,
+    types: AffordanceTypes | undefined,
+  ): string | undefined {
+    const action = kind === "action";
     const max = this.options.maxFlattenedFields;
-    for (let i = 0; i < keys.length; i++) {
-      const x = v[keys[i]];
-      if (x !== null && typeof x === "object") return undefined;
-      // As `leaves`: nulls are no leaves, and only the first maxFlattenedFields leaves are written.
-      const type = x === null || leaves >= max ? undefined : scalarType(x, schema?.p?.[keys[i]]);
-      if (x !== null) leaves++;
-      types[i] = type;
-      shape += type === undefined ? "-\u0000" : TYPE_CODES[type] + keys[i] + "\u0000";
-    }
-    let plan = this.plans.get(shape);
+    const a = flatShape(value, types?.value, max);
+    if (a === undefined) return undefined;
+    const b = action ? flatShape(output, types?.output, max) : NONE;
+    if (b === undefined) return undefined;
+    const duration = durationMs !== undefined && Number.isFinite(durationMs);
+    let key = `${action ? "A" : "V"}${error === undefined ? "" : "e"}${duration ? "d" : ""}|${a.code}`;
+    if (a.code === "{") for (let i = 0; i < a.keys.length; i++) key += shapeKey(a, i);
+    key += `|${b.code}`;
+    if (b.code === "{") for (let i = 0; i < b.keys.length; i++) key += shapeKey(b, i);
+    let plan = this.plans.get(key);
     if (plan === undefined) {
       if (this.plans.size >= MAX_PLANS) this.plans.clear();
-      this.plans.set(shape, (plan = planFields(keys, types)));
+      this.plans.set(key, (plan = planFields(action, error !== undefined, duration, a, b)));
     }
+    const values = [value, output];
+    const shapes = [a, b];
     let text = "";
     for (let i = 0; i < plan.names.length; i++) {
-      const k = plan.from[i];
-      const value =
-        k === -1
-          ? ok
-            ? "T"
-            : "F"
-          : k === -2
-            ? JSON.stringify(JSON.stringify(v)) // quoted as escape.quoted quotes (see Field.json)
-            : fieldValue(plan.types[k]!, v[keys[k]], plan.names[i]);
-      text += i === 0 ? `${plan.names[i]}=${value}` : `,${plan.names[i]}=${value}`;
+      const from = plan.from[i];
+      const v = values[plan.slot[i]];
+      let field: string;
+      if (from === FROM_OK) field = ok ? "T" : "F";
+      else if (from === FROM_ERROR) field = quoted(error!);
+      else if (from === FROM_DURATION) field = String(durationMs);
+      // JSON.stringify quotes its own output as escape.quoted does (see Field.json).
+      else if (from === FROM_JSON) field = JSON.stringify(JSON.stringify(v));
+      else if (from === FROM_SCALAR) field = fieldValue(plan.type[i]!, v as JsonValue, plan.names[i]);
+      else {
+        const member = (v as { [key: string]: JsonValue })[shapes[plan.slot[i]].keys[from]];
+        field = fieldValue(plan.type[i]!, member, plan.names[i]);
+      }
+      text += i === 0 ? `${plan.names[i]}=${field}` : `,${plan.names[i]}=${field}`;
     }
     return text;
   }
@@ -599,6 +627,10 @@ export class PointLayout {
           text += `,${typedFieldName("value", type)}=${fieldValue(type, v as JsonValue, "value")}`;
         return `${prefix} ${text} ${nanos(row.time, row.timeSub)}`;
       }
+    }
+    if (!refused) {
+      const planned = this.flatFields(row.kind, row.ok, row.error, row.durationMs, v, row.output, types);
+      if (planned !== undefined) return `${prefix} ${planned} ${nanos(row.time, row.timeSub)}`;
     }
     const fields = new Map<string, string>();
     fields.set("ok", row.ok ? "T" : "F");
@@ -749,20 +781,77 @@ export class PointLayout {
   }
 }
 
-/** The sorted, escaped field names of a flat object's shape and where each value comes from. */
-function planFields(keys: string[], types: (FieldType | undefined)[]): FieldPlan {
-  // As taggedLine fills its map: ok, then value_json, then the leaves in key order (a later
-  // leaf with the same name wins).
-  const from = new Map<string, number>([
-    ["ok", -1],
-    ["value_json", -2],
-  ]);
-  for (let i = 0; i < keys.length; i++) {
-    const type = types[i];
-    if (type !== undefined) from.set(encodeName(typedFieldName(`value.${keys[i]}`, type)), i);
+const NONE: FlatShape = { code: "u", keys: [], types: [] };
+
+/** The shape of a value the flat plans take, or undefined (nested, an array: the general path). */
+function flatShape(
+  v: JsonValue | undefined,
+  schema: TypeTree | undefined,
+  max: number,
+): FlatShape | undefined {
+  if (v === undefined) return NONE;
+  if (v === null) return { code: "n", keys: [], types: [] };
+  if (typeof v !== "object") {
+    const type = scalarType(v, schema);
+    return type === undefined ? undefined : { code: TYPE_CODES[type], keys: [], types: [type] };
   }
+  if (Array.isArray(v)) return undefined;
+  const keys = Object.keys(v);
+  const types: (FieldType | undefined)[] = new Array(keys.length);
+  let leaves = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const x = v[keys[i]];
+    if (x !== null && typeof x === "object") return undefined;
+    // As `leaves`: nulls are no leaves, and only the first maxFlattenedFields leaves are written.
+    types[i] = x === null || leaves >= max ? undefined : scalarType(x, schema?.p?.[keys[i]]);
+    if (x !== null) leaves++;
+  }
+  return { code: "{", keys, types };
+}
+
+const shapeKey = (shape: FlatShape, i: number) => {
+  const type = shape.types[i];
+  return type === undefined ? "-\u0000" : `${TYPE_CODES[type]}${shape.keys[i]}\u0000`;
+};
+
+/** The sorted, escaped field names of a row shape and where each value comes from. */
+function planFields(
+  action: boolean,
+  error: boolean,
+  duration: boolean,
+  a: FlatShape,
+  b: FlatShape,
+): FieldPlan {
+  // As taggedLine fills its map: ok, error, duration_ms, then each value's fields in the order
+  // taggedValueFields gives them (JSON text first, then the leaves; a later field of the same
+  // name wins).
+  const from = new Map<string, [number, number, FieldType | undefined]>([["ok", [FROM_OK, 0, undefined]]]);
+  if (error) from.set("error", [FROM_ERROR, 0, undefined]);
+  if (duration) from.set("duration_ms", [FROM_DURATION, 0, undefined]);
+  const add = (base: string, shape: FlatShape, slot: number) => {
+    if (shape.code === "u") return;
+    if (shape.code === "n" || shape.code === "{") {
+      from.set(encodeName(typedFieldName(base, "json")), [FROM_JSON, slot, "str"]);
+    } else {
+      from.set(encodeName(typedFieldName(base, shape.types[0]!)), [FROM_SCALAR, slot, shape.types[0]]);
+    }
+    for (let i = 0; i < shape.keys.length; i++) {
+      const type = shape.types[i];
+      if (type !== undefined)
+        from.set(encodeName(typedFieldName(`${base}.${shape.keys[i]}`, type)), [i, slot, type]);
+    }
+  };
+  add(action ? "input" : "value", a, 0);
+  if (action) add("output", b, 1);
   const names = [...from.keys()].sort().filter((name) => name !== "");
-  return { names: names.map(escapeTag), from: names.map((name) => from.get(name)!), types };
+  const plan: FieldPlan = { names: names.map(escapeTag), from: [], slot: [], type: [] };
+  for (const name of names) {
+    const [f, slot, type] = from.get(name)!;
+    plan.from.push(f);
+    plan.slot.push(slot);
+    plan.type.push(type);
+  }
+  return plan;
 }
 
 function voWotFlatten(
