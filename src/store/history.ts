@@ -112,7 +112,7 @@ const DEFAULT_LIMITS: HistoryLimits = (() => {
   };
 })();
 
-const ROWS_PER_INSERT = 16;
+const ROWS_PER_INSERT = 32;
 /** Live records take sub-ms slots 0…LIVE_SLOTS-1, explicit-time records LIVE_SLOTS…MAX_SLOT. */
 const LIVE_SLOTS = 500_000;
 const MAX_SLOT = 999_999;
