@@ -106,7 +106,7 @@ module.exports = {
     onlyBelow(
       "config-reads-only-option-schemas",
       "^src/config\\.ts$",
-      ["^src/(influx|td|vo)/options\\.ts$"],
+      ["^src/(influx|td|vo|store)/options\\.ts$"],
       "Each room owns its options; config.ts assembles their schemas and nothing else.",
     ),
     {

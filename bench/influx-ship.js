@@ -1,113 +1,197 @@
-// Points per second shipped from the SQLite outbox to a real InfluxDB 1.6.7 on loopback.
+// Points shipped per second from the SQLite outbox to a real InfluxDB 1.6.7 on loopback (API v1),
+// against the reference measured in the same run: the same lines, built beforehand, POSTed in
+// batches over one keep-alive connection. Rounds alternate reference / subject, each on a fresh
+// influxd; medians and spread are reported, and every point is counted back.
 //
-//   npx tsc -p . && node bench/influx-ship.js [records=200000] [batchSize=5000]
+//   npm run build && node bench/influx-ship.js [--full] [--records N] [--rounds R] [--profile DIR]
 //
-// 1. fills a fresh history with `records` interactions (numbers, integers, objects, events, actions)
-//    with InfluxDB disabled, 2. reopens the same data directory with InfluxDB enabled (API v1, tagged
-//    layout) and times the shipper draining that backlog, 3. checks the count in InfluxDB.
+// Quick: 200,000 records, 3 rounds; --full: 1,000,000 records, 5 rounds. The backlog is the mix of
+// bench/lib.js (numbers, integers, objects, events, actions), seeded. --profile writes a CPU
+// profile of one subject round (the shipping only) and prints its top self-time functions.
 "use strict";
+const fs = require("node:fs");
+const http = require("node:http");
+const path = require("node:path");
+const lib = require("./lib.js");
+const { shipBacklog } = require("./ship-backlog.js");
+const { profiled, topSelf } = require("./profile.js");
 const { startInfluxd } = require("../test/helpers/servers.js");
-const { startTestVo, tempDir } = require("../test/helpers/vo.js");
 
-async function main() {
-  const records = Number(process.argv[2] ?? 200000);
-  const batchSize = Number(process.argv[3] ?? 5000);
-  const influx = await startInfluxd();
-  const dir = tempDir("nwv-bench-influx-");
-  try {
-    // 1. The backlog.
-    const filler = await startTestVo({ dataDir: dir });
-    const h = filler.servient.vo.history;
-    const t0 = Date.now() - records;
-    for (let i = 0; i < records; i += 1000) {
-      const batch = [];
-      for (let j = i; j < Math.min(records, i + 1000); j++) {
-        const k = j % 10;
-        const base = {
-          thingId: `urn:bench:${j % 20}`,
-          thingTitle: `Sensor ${j % 20}`,
-          source: "http",
-          ok: true,
-          time: t0 + j,
-        };
-        if (k < 5)
-          batch.push(
-            h.append({
-              ...base,
-              kind: "property",
-              name: "temperature",
-              op: "write",
-              valueJson: String(20 + (j % 100) / 10),
-            }),
-          );
-        else if (k < 7)
-          batch.push(
-            h.append({
-              ...base,
-              kind: "property",
-              name: "pm",
-              op: "write",
-              valueJson: JSON.stringify({ pm25: j % 50, pm10: j % 80, unit: "ug/m3" }),
-            }),
-          );
-        else if (k < 9)
-          batch.push(h.append({ ...base, kind: "event", name: "tick", op: "emit", valueJson: String(j) }));
-        else
-          batch.push(
-            h.append({
-              ...base,
-              kind: "action",
-              name: "reset",
-              op: "invoke",
-              valueJson: '{"hard":true}',
-              outputJson: '"done"',
-              durationMs: 1.5,
-            }),
-          );
-      }
-      await Promise.all(batch);
-    }
-    await filler.stop();
+const args = lib.flags();
+const records = args.records ?? (args.full ? 1_000_000 : 200_000);
+const rounds = args.rounds ?? (args.full ? 5 : 3);
+const batchSize = args.batch ?? 5000;
 
-    // 2. Ship it.
-    const started = process.hrtime.bigint();
-    const vo = await startTestVo({
-      dataDir: dir,
-      influxdb: {
-        enabled: true,
-        apiVersion: 1,
-        url: influx.url,
-        database: "bench",
-        createBucket: true,
-        batchSize,
-      },
+/** The lines the shipper sends for the backlog, one body per batch, built before any timing. */
+async function referenceBodies(file) {
+  const dist = path.join(__dirname, "..", "dist");
+  const { openDatabase } = require(path.join(dist, "store", "database.js"));
+  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
+  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
+  const { BatchBuilder } = require(path.join(dist, "influx", "batch-builder.js"));
+  const { resolveOptions } = require(path.join(dist, "config.js"));
+  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
+  const store = new HistoryStore(db);
+  const options = resolveOptions({ influxdb: { apiVersion: 1, database: "bench", batchSize } }).influxdb;
+  // The helper's own layout (private in TypeScript): the reference lines are the very bytes the
+  // shipper sends for this backlog.
+  const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
+  const builder = new BatchBuilder(db, store, layout, options, () => new Promise((r) => setImmediate(r)));
+  const bodies = [];
+  for (let b = await builder.build(0, () => false); b; b = await builder.build(b.last, () => false)) {
+    for (const p of b.payloads) bodies.push(Buffer.from(p.text));
+  }
+  store.close();
+  db.close();
+  return bodies;
+}
+
+/** POSTs the bodies one after another over one keep-alive connection: { seconds, cpuUs }. */
+async function postAll(url, bodies) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const { hostname, port } = new URL(url);
+  const post = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: hostname,
+          port,
+          path: "/write?db=bench&precision=ns",
+          method: "POST",
+          agent,
+          headers: { "content-type": "text/plain; charset=utf-8", "content-length": body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            res.statusCode === 204 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
     });
-    const inf = vo.servient.influxdb;
-    const ok = await inf.flush(600000);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const status = inf.status();
-    await vo.stop();
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  for (const body of bodies) await post(body);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(cpu);
+  agent.destroy();
+  return { seconds, cpuUs: used.user + used.system };
+}
 
-    // 3. Check.
-    const json = await influx.query('SELECT count("ok") FROM /wot_.*/', "bench");
-    const arrived = json.results[0].series.reduce((n, s) => n + s.values[0][1], 0);
-    const result = {
-      bench: "influx-ship",
-      server: "InfluxDB 1.6.7 (loopback)",
-      layout: "tagged",
-      records,
-      batchSize,
-      seconds: Number(seconds.toFixed(2)),
-      pointsPerSecond: Math.round(records / seconds),
-      shipped: status.shipped,
+async function countPoints(influx) {
+  const json = await influx.query('SELECT count("ok") FROM /wot_.*/', "bench");
+  return (json.results[0].series ?? []).reduce((n, s) => n + s.values[0][1], 0);
+}
+
+/** One round of one side on a fresh influxd: points/s, CPU per point (client, influxd), all arrived. */
+async function round(side, { bodies, profileName }) {
+  const influx = await startInfluxd();
+  try {
+    await influx.query('CREATE DATABASE "bench"');
+    const influxdCpu = lib.processCpuMs(influx.proc.pid);
+    let result;
+    if (side === "reference") result = await postAll(influx.url, bodies);
+    else {
+      const dir = lib.tempDir("nwv-bench-ship-");
+      const copy = await lib.backlogFile(path.join(dir, "vo.sqlite"), records);
+      const influxdb = { batchSize, ...(args.inflight ? { maxInFlight: args.inflight } : {}) };
+      const run = (profile) => shipBacklog({ file: copy, url: influx.url, influxdb, profile });
+      result = profileName ? await run((fn) => profiled(args.profile, profileName, fn)) : await run();
+      if (!result.ok || result.shipped !== records)
+        throw new Error(`shipped ${result.shipped} of ${records}`);
+    }
+    const influxdUs = (lib.processCpuMs(influx.proc.pid) - influxdCpu) * 1000;
+    const arrived = await countPoints(influx);
+    return {
+      pps: records / result.seconds,
+      clientUsPerPoint: result.cpuUs / records,
+      influxdUsPerPoint: influxdUs / records,
       arrived,
-      complete: ok && arrived === records,
     };
-    console.log(JSON.stringify(result));
-    if (!result.complete) process.exitCode = 1;
   } finally {
     await influx.destroy();
   }
+}
+
+/** Ships a small backlog once, untimed, so the subject's first round does not pay for the JIT. */
+async function warmShipper() {
+  const influx = await startInfluxd();
+  try {
+    const file = await lib.backlogFile(path.join(lib.tempDir("nwv-bench-warm-"), "vo.sqlite"), 50_000);
+    await shipBacklog({ file, url: influx.url, influxdb: { batchSize } });
+  } finally {
+    await influx.destroy();
+  }
+}
+
+async function main() {
+  const dir = lib.tempDir("nwv-bench-ref-");
+  const file = await lib.backlogFile(path.join(dir, "vo.sqlite"), records);
+  const bodies = await referenceBodies(file);
+  // Warm-up: both sides once, untimed (JIT, page cache, influxd's first start).
+  await round("reference", { bodies: bodies.slice(0, 4) });
+  await warmShipper();
+  const results = { reference: [], subject: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const side of r % 2 === 0 ? ["reference", "subject"] : ["subject", "reference"]) {
+      const profileName = args.profile && side === "subject" && r === rounds - 1 ? "influx-ship" : undefined;
+      const res = await round(side, { bodies, profileName });
+      results[side].push(res);
+      process.stderr.write(
+        `round ${r + 1} ${side.padEnd(9)} ${Math.round(res.pps)} points/s, client ${res.clientUsPerPoint.toFixed(2)} µs/point, ` +
+          `influxd ${res.influxdUsPerPoint.toFixed(2)} µs/point, arrived ${res.arrived}\n`,
+      );
+    }
+  }
+  const pps = (side) => results[side].map((x) => x.pps);
+  const med = (side, key) => lib.round(lib.median(results[side].map((x) => x[key])), 2);
+  const ref = lib.median(pps("reference"));
+  const sub = lib.median(pps("subject"));
+  const ratio = sub / ref;
+  const allArrived = [...results.reference, ...results.subject].every((x) => x.arrived === records);
+  const extra = {
+    records,
+    rounds,
+    batchSize,
+    reference: { median: Math.round(ref), spread: lib.spread(pps("reference")).map(Math.round) },
+    subject: { median: Math.round(sub), spread: lib.spread(pps("subject")).map(Math.round) },
+    cpuUsPerPoint: {
+      client: {
+        reference: med("reference", "clientUsPerPoint"),
+        subject: med("subject", "clientUsPerPoint"),
+      },
+      influxd: {
+        reference: med("reference", "influxdUsPerPoint"),
+        subject: med("subject", "influxdUsPerPoint"),
+      },
+    },
+    allArrived,
+  };
+  if (args.profile) {
+    const profile = JSON.parse(fs.readFileSync(path.join(args.profile, "influx-ship.cpuprofile"), "utf8"));
+    extra.profileTop = topSelf(profile, 15);
+  }
+  lib.report(
+    "influx-ship",
+    [
+      {
+        what: "points shipped/s, InfluxDB 1.6.7, API v1",
+        reference: "raw POST of prepared batches",
+        target: "≥ 0.8 and ≥ 200,000/s",
+        value: Math.round(sub),
+        unit: "points/s",
+        referenceValue: Math.round(ref),
+        ratio: lib.round(ratio, 3),
+        spread: extra.subject.spread,
+        size: `${records.toLocaleString("en")} records`,
+        met: ratio >= 0.8 && sub >= 200_000 && allArrived,
+      },
+    ],
+    extra,
+  );
+  if (!allArrived) process.exitCode = 1;
 }
 
 main().catch((err) => {

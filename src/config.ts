@@ -7,6 +7,7 @@ import path from "node:path";
 import Ajv, { type ErrorObject } from "ajv";
 import YAML from "yaml";
 import { VoConfigError } from "./errors";
+import { historySchema, type HistoryOptions } from "./store/options";
 import { influxSchema, type InfluxOptions } from "./influx/options";
 import { voSchema, type VoRoomOptions } from "./vo/options";
 import { tdSchema, type TdRoomOptions } from "./td/options";
@@ -26,15 +27,6 @@ export interface RecorderOptions {
   maxDepth: number;
   /** Request bodies larger than this are refused with 413 before they are read whole. */
   maxBodyBytes: number;
-}
-
-export interface HistoryOptions {
-  defaultLimit: number;
-  maxLimit: number;
-  maxWindows: number;
-  /** An explicit time (script points) may be at most this far ahead of the clock. */
-  maxFutureSkewMs: number;
-  retention: { maxAgeMs: number; maxRows: number; intervalMs: number; chunkRows: number };
 }
 
 export interface SqliteOptions {
@@ -113,28 +105,7 @@ export const OPTIONS_SCHEMA = {
         maxBodyBytes: { type: "integer", minimum: 1024, default: 16777216 },
       },
     },
-    history: {
-      type: "object",
-      additionalProperties: false,
-      default: {},
-      properties: {
-        defaultLimit: { type: "integer", minimum: 1, default: 100 },
-        maxLimit: { type: "integer", minimum: 1, maximum: 1000000, default: 10000 },
-        maxWindows: { type: "integer", minimum: 1, default: 10000 },
-        maxFutureSkewMs: { type: "integer", minimum: 0, default: 300000 },
-        retention: {
-          type: "object",
-          additionalProperties: false,
-          default: {},
-          properties: {
-            maxAgeMs: { type: "integer", minimum: 0, default: 0 },
-            maxRows: { type: "integer", minimum: 0, default: 0 },
-            intervalMs: { type: "integer", minimum: 1000, default: 60000 },
-            chunkRows: { type: "integer", minimum: 1, default: 5000 },
-          },
-        },
-      },
-    },
+    history: historySchema,
     influxdb: influxSchema,
     td: tdSchema,
     vo: voSchema,
@@ -430,3 +401,4 @@ export function fromVoWotDescriptor(d: Record<string, unknown>): {
   if (Object.keys(proxy).length) ignored.push("proxy (use vo.device.mirror with the device's TD URL)");
   return { options: o, ignored };
 }
+export type { HistoryOptions };

@@ -63,16 +63,27 @@ const TEXT = {
     "Language of the query helpers: `auto` (Flux on v2, InfluxQL on v1), `flux` or `influxql`.",
   "influxdb.batchSize": "Points per write request.",
   "influxdb.maxBatchBytes": "Bytes of line protocol per write request.",
+  "influxdb.maxInFlight":
+    "Write requests in flight at once; the next batch is read from SQLite and built while they are. The cursor still moves in order.",
+  "influxdb.gzipThreshold":
+    "Request bodies larger than this many bytes are gzipped (`Content-Encoding: gzip`); 0 never gzips. Pays on a slow link only: on loopback or a LAN it costs more CPU than it saves (see docs/influxdb.md).",
+  "influxdb.readChunkRows":
+    "Rows read from SQLite and built into lines per synchronous step; the event loop gets a turn after each.",
+  "influxdb.busyShare":
+    "Share of the event loop (0…1] the shipper may take while interactions are being recorded, so a backlog never starves them; 1 = no limit. An idle servient ships at full speed.",
   "influxdb.flushIntervalMs": "Longest a record waits before its (partial) batch is sent.",
   "influxdb.pollIntervalMs": "How often the shipper looks for newly committed records (an in-memory check).",
   "influxdb.retryDelayMs": "First delay after a failed write; doubles each failure.",
   "influxdb.maxRetryDelayMs": "Ceiling of the retry delay (a server's `Retry-After` wins).",
   "influxdb.retryJitter": "Random part of each retry delay (0…1).",
+  "influxdb.maxRetryAfterMs": "Longest wait a server's `Retry-After` can impose.",
   "influxdb.timeoutMs": "Timeout of one write or query request.",
   "influxdb.outbox":
     "Bound of unshipped records; beyond it the oldest are skipped (counted and logged once), never silently.",
   "influxdb.outbox.maxRows": "Most unshipped records kept for InfluxDB.",
   "influxdb.outbox.maxBytes": "Most bytes of unshipped records kept for InfluxDB (estimated).",
+  "influxdb.outbox.countChunkRows":
+    "Rows summed per step when the size of an outbox left from an earlier run is counted at start; the event loop gets a turn after each.",
   "influxdb.shutdownFlushMs":
     "How long shutdown keeps shipping before it closes (the rest ships after the next start).",
   td: "Affordances the plugin adds to every TD (see docs/history-api.md).",

@@ -15,7 +15,7 @@ import {
 import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import type { HistoryStore } from "../store/history";
 import type { SqliteDatabase } from "../store/database";
-import type { AffordanceKind, HistoryRow } from "../types";
+import type { AffordanceKind } from "../types";
 import type { InfluxOptions } from "./options";
 import { VoError, VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
@@ -28,6 +28,7 @@ import {
   type AffordanceTypes,
   type FieldType,
   type FieldTypeMemory,
+  type SeriesKey,
 } from "./points";
 import { Shipper, type DeadLetter } from "./shipper";
 import { V1Transport, V2Transport, type Transport } from "./transport";
@@ -385,7 +386,7 @@ export class InfluxDb {
   // ------------------------------------------------------------------------------------------
   // Schemas and field types (persisted, so the layout is stable across restarts)
 
-  private typesOf(row: HistoryRow): AffordanceTypes | undefined {
+  private typesOf(row: SeriesKey): AffordanceTypes | undefined {
     const kind = row.kind as string;
     if (kind !== "property" && kind !== "action" && kind !== "event") return undefined;
     const key = row.seriesId ?? `${kind}\u0000${row.thingId}\u0000${row.name}`;

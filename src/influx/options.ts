@@ -35,6 +35,21 @@ export interface InfluxOptions {
   batchSize: number;
   /** Bytes of line protocol per write request. */
   maxBatchBytes: number;
+  /** Write requests in flight at once (the next batch is read and built meanwhile). */
+  maxInFlight: number;
+  /**
+   * Request bodies larger than this many bytes are sent gzipped (`Content-Encoding: gzip`); 0 never
+   * gzips. Pays on a slow link; on loopback or a LAN it only costs CPU.
+   */
+  gzipThreshold: number;
+  /** Rows read from SQLite and built into lines per synchronous step; the event loop gets a turn between steps. */
+  readChunkRows: number;
+  /**
+   * Share of the event loop the shipper may take while interactions are being recorded (0…1]:
+   * after a step that took t ms it waits t × (1 − share) / share ms. 1: no limit. An idle servient
+   * ships at full speed.
+   */
+  busyShare: number;
   /** Longest a record waits before its batch is sent. */
   flushIntervalMs: number;
   /** How often the shipper looks for newly committed records (and checks the outbox bound). */
@@ -43,10 +58,17 @@ export interface InfluxOptions {
   retryDelayMs: number;
   maxRetryDelayMs: number;
   retryJitter: number;
+  /** Longest wait a server's Retry-After can impose. */
+  maxRetryAfterMs: number;
   /** Per-request timeout. */
   timeoutMs: number;
   /** Bound of unshipped records kept in the outbox; the oldest are dropped (counted, logged) beyond it. */
-  outbox: { maxRows: number; maxBytes: number };
+  outbox: {
+    maxRows: number;
+    maxBytes: number;
+    /** Rows summed per step when the outbox's size is counted at start (a turn of the event loop after each). */
+    countChunkRows: number;
+  };
   /** How long shutdown waits for the outbox to drain. */
   shutdownFlushMs: number;
 }
@@ -73,11 +95,16 @@ export const influxSchema = {
     queryLanguage: { enum: ["auto", "flux", "influxql"], default: "auto" },
     batchSize: { type: "integer", minimum: 1, maximum: 100000, default: 5000 },
     maxBatchBytes: { type: "integer", minimum: 1024, default: 4000000 },
+    maxInFlight: { type: "integer", minimum: 1, maximum: 16, default: 2 },
+    gzipThreshold: { type: "integer", minimum: 0, default: 0 },
+    readChunkRows: { type: "integer", minimum: 1, maximum: 100000, default: 1000 },
+    busyShare: { type: "number", exclusiveMinimum: 0, maximum: 1, default: 0.2 },
     flushIntervalMs: { type: "integer", minimum: 1, default: 1000 },
     pollIntervalMs: { type: "integer", minimum: 1, maximum: 60000, default: 50 },
     retryDelayMs: { type: "integer", minimum: 1, default: 500 },
     maxRetryDelayMs: { type: "integer", minimum: 1, default: 30000 },
     retryJitter: { type: "number", minimum: 0, maximum: 1, default: 0.2 },
+    maxRetryAfterMs: { type: "integer", minimum: 0, default: 600000 },
     timeoutMs: { type: "integer", minimum: 1, default: 10000 },
     outbox: {
       type: "object",
@@ -86,6 +113,7 @@ export const influxSchema = {
       properties: {
         maxRows: { type: "integer", minimum: 1, default: 10000000 },
         maxBytes: { type: "integer", minimum: 1, default: 2147483648 },
+        countChunkRows: { type: "integer", minimum: 1, default: 20000 },
       },
     },
     shutdownFlushMs: { type: "integer", minimum: 0, default: 5000 },

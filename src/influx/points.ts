@@ -25,6 +25,7 @@ import type { InfluxOptions } from "./options";
 // Names
 
 const ENCODE = /[%\\\n\r\t]/g;
+const NEEDS_ENCODING = /[%\\\n\r\t]/;
 const CODES: Record<string, string> = { "%": "%25", "\\": "%5C", "\n": "%0A", "\r": "%0D", "\t": "%09" };
 const DECODE = /%(25|5C|0A|0D|09|23)/gi;
 
@@ -34,7 +35,7 @@ const DECODE = /%(25|5C|0A|0D|09|23)/gi;
  * escaped by the client's `Point`). Names without those characters are unchanged.
  */
 export function encodeName(name: string): string {
-  return name.replace(ENCODE, (c) => CODES[c]);
+  return NEEDS_ENCODING.test(name) ? name.replace(ENCODE, (c) => CODES[c]) : name;
 }
 
 /** Encodes a measurement name: as `encodeName`, and a leading `#` (a comment line) becomes `%23`. */
@@ -48,13 +49,113 @@ export function decodeName(encoded: string): string {
   return encoded.replace(DECODE, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
+const ZEROS = ["000000", "00000", "0000", "000", "00", "0", ""];
+
 /** The nanosecond timestamp of a row, as an exact decimal string. */
 export function nanos(time: number, timeSub: number): string {
-  // String arithmetic: the same digits as BigInt(time) * 1e6 + timeSub, without BigInts per point.
-  if (time >= 1 && Number.isSafeInteger(time) && timeSub >= 0 && timeSub < 1_000_000) {
-    return `${time}${String(timeSub).padStart(6, "0")}`;
+  // String arithmetic: the same digits as BigInt(time) * 1e6 + timeSub, without BigInts per point,
+  // and from small integers only (a ms timestamp is not one: its conversion is the slow kind).
+  if (Number.isSafeInteger(time) && timeSub >= 0 && timeSub < 1_000_000 && Number.isInteger(timeSub)) {
+    const sub = String(timeSub);
+    if (time >= 1_000_000) {
+      const low = time % 1_000_000;
+      const ms = String(low);
+      return (time - low) / 1_000_000 + ZEROS[ms.length] + ms + ZEROS[sub.length] + sub;
+    }
+    if (time >= 1) return time + ZEROS[sub.length] + sub;
   }
   return (BigInt(time) * 1_000_000n + BigInt(timeSub)).toString();
+}
+
+const NEEDS_TAG_ESCAPE = /[, =\n\r\t]/;
+
+/** `escape.tag`, without its per-character loop when nothing needs escaping (the usual case). */
+function escapeTag(name: string): string {
+  return NEEDS_TAG_ESCAPE.test(name) ? escape.tag(name) : name;
+}
+
+const QUOTED_ESCAPES = /["\\]/g;
+
+/** `escape.quoted` (`"` and `\` escaped, the whole quoted), without its per-character loop. */
+function quoted(text: string): string {
+  if (text.indexOf('"') < 0 && text.indexOf("\\") < 0) return `"${text}"`;
+  return `"${text.replace(QUOTED_ESCAPES, "\\$&")}"`;
+}
+
+/**
+ * True when `text` is a JSON number that JavaScript writes back exactly as it is (`String(Number(text))
+ * === text`): plain decimal notation, no leading or trailing zeros, not `-0`, at most 15 digits (so
+ * the double holds it exactly), not below 1e-6 (written with an exponent). Conservative: a number
+ * this refuses is parsed and written by the general path.
+ */
+export function isPlainNumber(text: string): boolean {
+  const n = text.length;
+  if (n === 0 || n > 18) return false;
+  let i = text.charCodeAt(0) === 45 ? 1 : 0; // "-"
+  if (i === n) return false;
+  let digits = 0;
+  let c = text.charCodeAt(i);
+  if (c === 48) {
+    // "0", or "0." and a fraction: at most five zeros after the point (1e-6 and up are plain)
+    if (i + 1 === n) return i === 0; // "0" yes, "-0" no
+    if (text.charCodeAt(i + 1) !== 46) return false;
+    i += 2;
+    let zeros = 0;
+    while (i < n && text.charCodeAt(i) === 48) {
+      zeros++;
+      i++;
+    }
+    if (zeros > 5 || i === n) return false;
+  } else {
+    if (c < 49 || c > 57) return false;
+    while (i < n) {
+      c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      digits++;
+      i++;
+    }
+    if (i === n) return digits <= 15;
+    if (c !== 46 || i + 1 === n) return false;
+    i++;
+  }
+  // the fraction: digits only, the last not a zero
+  for (; i < n; i++) {
+    c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    digits++;
+  }
+  return digits <= 15 && text.charCodeAt(n - 1) !== 48;
+}
+
+/** A JSON string with nothing escaped in it: the same characters make a line-protocol string field. */
+function isPlainJsonString(text: string): boolean {
+  const last = text.length - 1;
+  if (last < 1 || text.charCodeAt(last) !== 34) return false;
+  for (let i = 1; i < last; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 || c === 92 || c < 32) return false; // '"', '\\', control characters
+  }
+  return true;
+}
+
+/**
+ * The field set of a tagged-layout point whose value is a scalar stored as JSON text (`ok` and the
+ * `value…` field), written exactly as `build` writes it for the parsed value; undefined when the
+ * text is anything else (an object, an array, `null`, escapes, a number JavaScript would write
+ * differently): the caller then parses it and builds the point the general way. For rows without
+ * error, duration, output or refusal; `integer`: the TD schema says the value is an integer.
+ */
+export function scalarFieldsOfText(text: string | null, ok: boolean, integer: boolean): string | undefined {
+  const head = ok ? "ok=T" : "ok=F";
+  if (text === null) return head;
+  const c = text.charCodeAt(0);
+  if (c === 34) return isPlainJsonString(text) ? `${head},value_str=${text}` : undefined; // '"'
+  if (c === 116) return text === "true" ? `${head},value_bool=T` : undefined; // 't'
+  if (c === 102) return text === "false" ? `${head},value_bool=F` : undefined; // 'f'
+  if (!isPlainNumber(text)) return undefined;
+  // Plain numbers of at most 15 digits: integral ones are safe integers.
+  if (integer && text.indexOf(".") < 0) return `${head},value_int=${text}i`;
+  return `${head},value=${text}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +235,12 @@ interface Field {
   name: string;
   type: FieldType;
   value: number | boolean | string;
+  /**
+   * The value is text made by JSON.stringify: it holds no control character and no lone
+   * surrogate, so JSON.stringify quotes it exactly as `escape.quoted` does (only `"` and `\`
+   * escaped), and much faster.
+   */
+  json?: true;
 }
 
 function addField(point: Point, f: Field): void {
@@ -157,7 +264,7 @@ function addField(point: Point, f: Field): void {
 /** A field formatted as the client's Point formats it (it validates numbers the same way). */
 function setField(fields: Map<string, string>, f: Field): void {
   const name = encodeName(f.name);
-  fields.set(name, fieldValue(f.type, f.value, name));
+  fields.set(name, f.json ? JSON.stringify(f.value) : fieldValue(f.type, f.value, name));
 }
 
 /** The line-protocol text of a field value, exactly as `Point` writes it. */
@@ -178,7 +285,7 @@ function fieldValue(type: FieldType, value: JsonValue, name: string): string {
     case "bool":
       return value ? "T" : "F";
     case "str":
-      return escape.quoted(String(value));
+      return quoted(String(value));
   }
 }
 
@@ -270,7 +377,9 @@ function taggedValueFields(
 ): Field[] {
   if (v === undefined) return [];
   if (v === null || typeof v === "object") {
-    const fields: Field[] = [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v) }];
+    const fields: Field[] = [
+      { name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v), json: true },
+    ];
     if (v === null) return fields;
     const found: { path: string; value: JsonValue; schema: TypeTree | undefined }[] = [];
     leaves(v, schema, base, found, maxLeaves);
@@ -281,12 +390,16 @@ function taggedValueFields(
     return fields;
   }
   const type = scalarType(v, schema);
-  if (!type) return [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v) }];
+  if (!type)
+    return [{ name: typedFieldName(base, "json"), type: "str", value: JSON.stringify(v), json: true }];
   return [{ name: typedFieldName(base, type), type, value: v }];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Layouts
+
+/** What identifies a series for its TD types: a history row, or a series of the store. */
+export type SeriesKey = Pick<HistoryRow, "seriesId" | "thingId" | "kind" | "name">;
 
 /** One point of one history row, and where it goes. */
 export interface BuiltPoint {
@@ -310,15 +423,48 @@ export interface ScriptPoint {
 export const SCRIPT_POINT_KIND = "point";
 export const SCRIPT_POINT_THING = "node-wot-vo:points";
 
+/**
+ * How the fields of a row whose values are flat (tagged layout) are written, by the row's shape:
+ * which of error and duration it has, and for its value (and an action's output) whether it is
+ * absent, null, a scalar of which field type, or a flat object of which keys and field types.
+ * `names[i]` is the escaped field name written i-th (sorted as Point sorts); `from[i]` says where
+ * its value comes from (a FROM_* code, or a member index ≥ 0), `slot[i]` from which value (0: the
+ * value or action input, 1: the action output), `type[i]` its field type.
+ */
+interface FieldPlan {
+  names: string[];
+  from: number[];
+  slot: number[];
+  type: (FieldType | undefined)[];
+}
+
+const FROM_OK = -1;
+const FROM_ERROR = -2;
+const FROM_DURATION = -3;
+const FROM_JSON = -4;
+const FROM_SCALAR = -5;
+const TYPE_CODES: Record<FieldType, string> = { float: "f", int: "i", bool: "b", str: "s" };
+/** Shapes remembered at most (then the cache starts over). */
+const MAX_PLANS = 10_000;
+
+/** The keys of a flat value and the field type of each (undefined: not written), for a plan. */
+interface FlatShape {
+  /** "u" absent, "n" null, a type code for a scalar, "{" for an object. */
+  code: string;
+  keys: string[];
+  types: (FieldType | undefined)[];
+}
+
 export class PointLayout {
   private readonly prefixes = new Map<number | string, { title: string; byOpSource: Map<string, string> }>();
+  private readonly plans = new Map<string, FieldPlan>();
 
   constructor(
     private readonly options: Pick<
       InfluxOptions,
       "layout" | "measurementPrefix" | "maxFlattenedFields" | "bucket" | "database" | "apiVersion"
     >,
-    private readonly types: (row: HistoryRow) => AffordanceTypes | undefined,
+    private readonly types: (series: SeriesKey) => AffordanceTypes | undefined,
     private readonly memory: FieldTypeMemory,
   ) {}
 
@@ -332,10 +478,14 @@ export class PointLayout {
     return this.options.measurementPrefix + kind;
   }
 
-  /** Builds the point of a row. Throws when the row cannot become a point (it is dead-lettered). */
-  build(row: HistoryRow): BuiltPoint {
+  /**
+   * Builds the point of a row. Throws when the row cannot become a point (it is dead-lettered).
+   * `depthChecked`: the values were parsed by the store, which never hands over a value nested
+   * deeper than 512 (it gives the `$tooDeep` marker instead), so they need no second walk.
+   */
+  build(row: HistoryRow, depthChecked = false): BuiltPoint {
     if (this.options.layout !== "vo-wot" && (row.kind as string) !== SCRIPT_POINT_KIND) {
-      checkDepth(row);
+      if (!depthChecked) checkDepth(row);
       return { historyId: row.id, bucket: this.defaultBucket, line: this.taggedLine(row) };
     }
     return this.buildWithPoint(row);
@@ -362,8 +512,13 @@ export class PointLayout {
    * (with the client's own `escape`) and cached; fields are formatted as `Point` formats them,
    * sorted the same way. Shipping is CPU-bound on the client, so this is most of its cost.
    */
-  private taggedLine(row: HistoryRow): string {
-    // Cached per series (and op × source within it); a renamed thing gets a new prefix.
+  /**
+   * The measurement and tag set of a tagged-layout point, escaped once per series (and op × source
+   * within it) with the client's own `escape`; a renamed thing gets a new prefix.
+   */
+  taggedPrefix(
+    row: Pick<HistoryRow, "seriesId" | "thingId" | "thingTitle" | "kind" | "name" | "op" | "source">,
+  ): string {
     const seriesKey = row.seriesId ?? `${row.kind}\u0000${row.thingId}\u0000${row.name}`;
     let series = this.prefixes.get(seriesKey);
     if (series === undefined || series.title !== row.thingTitle) {
@@ -385,6 +540,76 @@ export class PointLayout {
       for (const [k, v] of tags) if (v) prefix += `,${k}=${escape.tag(v)}`;
       series.byOpSource.set(opSource, prefix);
     }
+    return prefix;
+  }
+
+  /**
+   * The field set of a tagged-layout point whose values are flat — a scalar, null, or an object
+   * whose members are all scalars or null — exactly as the general path writes it (ok, error,
+   * duration_ms, the value's or input's fields, the output's), without a field map and a sort for
+   * every row: the sorted, escaped names are planned once per shape (which fields, keys × field
+   * types). Undefined when a value is nested or an array: the general path writes those. Not for
+   * refused writes or script points.
+   */
+  flatFields(
+    kind: string,
+    ok: boolean,
+    error: string | undefined,
+    durationMs: number | undefined,
+    value: JsonValue | undefined,
+    output: JsonValue | undefined,
+    types: AffordanceTypes | undefined,
+  ): string | undefined {
+    const action = kind === "action";
+    const max = this.options.maxFlattenedFields;
+    const a = flatShape(value, types?.value, max);
+    if (a === undefined) return undefined;
+    const b = action ? flatShape(output, types?.output, max) : NONE;
+    if (b === undefined) return undefined;
+    const duration = durationMs !== undefined && Number.isFinite(durationMs);
+    let key = `${action ? "A" : "V"}${error === undefined ? "" : "e"}${duration ? "d" : ""}|${a.code}`;
+    if (a.code === "{") for (let i = 0; i < a.keys.length; i++) key += shapeKey(a, i);
+    key += `|${b.code}`;
+    if (b.code === "{") for (let i = 0; i < b.keys.length; i++) key += shapeKey(b, i);
+    let plan = this.plans.get(key);
+    if (plan === undefined) {
+      if (this.plans.size >= MAX_PLANS) this.plans.clear();
+      this.plans.set(key, (plan = planFields(action, error !== undefined, duration, a, b)));
+    }
+    const values = [value, output];
+    const shapes = [a, b];
+    let text = "";
+    for (let i = 0; i < plan.names.length; i++) {
+      const from = plan.from[i];
+      const v = values[plan.slot[i]];
+      let field: string;
+      if (from === FROM_OK) field = ok ? "T" : "F";
+      else if (from === FROM_ERROR) field = quoted(error!);
+      else if (from === FROM_DURATION) field = String(durationMs);
+      // JSON.stringify quotes its own output as escape.quoted does (see Field.json).
+      else if (from === FROM_JSON) field = JSON.stringify(JSON.stringify(v));
+      else if (from === FROM_SCALAR) field = fieldValue(plan.type[i]!, v as JsonValue, plan.names[i]);
+      else {
+        const member = (v as { [key: string]: JsonValue })[shapes[plan.slot[i]].keys[from]];
+        field = fieldValue(plan.type[i]!, member, plan.names[i]);
+      }
+      text += i === 0 ? `${plan.names[i]}=${field}` : `,${plan.names[i]}=${field}`;
+    }
+    return text;
+  }
+
+  /** True for the tagged layout, whose scalar rows can take the stored-text path (scalarFieldsOfText). */
+  get taggedLayout(): boolean {
+    return this.options.layout !== "vo-wot";
+  }
+
+  /** The TD types of a series (property value / event data / action input and output). */
+  typesOf(series: SeriesKey): AffordanceTypes | undefined {
+    return this.types(series);
+  }
+
+  private taggedLine(row: HistoryRow): string {
+    const prefix = this.taggedPrefix(row);
     const types = this.types(row);
     const v = row.value;
     const refused = isRefused(row);
@@ -396,23 +621,28 @@ export class PointLayout {
         let text = "";
         if (row.durationMs !== undefined && Number.isFinite(row.durationMs))
           text += `duration_ms=${row.durationMs},`;
-        if (row.error !== undefined) text += `error=${escape.quoted(row.error)},`;
+        if (row.error !== undefined) text += `error=${quoted(row.error)},`;
         text += row.ok ? "ok=T" : "ok=F";
         if (type !== undefined)
           text += `,${typedFieldName("value", type)}=${fieldValue(type, v as JsonValue, "value")}`;
         return `${prefix} ${text} ${nanos(row.time, row.timeSub)}`;
       }
     }
+    if (!refused) {
+      const planned = this.flatFields(row.kind, row.ok, row.error, row.durationMs, v, row.output, types);
+      if (planned !== undefined) return `${prefix} ${planned} ${nanos(row.time, row.timeSub)}`;
+    }
     const fields = new Map<string, string>();
     fields.set("ok", row.ok ? "T" : "F");
-    if (row.error !== undefined) fields.set("error", escape.quoted(row.error));
+    if (row.error !== undefined) fields.set("error", quoted(row.error));
     if (row.durationMs !== undefined && Number.isFinite(row.durationMs)) {
       fields.set("duration_ms", String(row.durationMs));
     }
     const max = this.options.maxFlattenedFields;
     const base = row.kind === "action" ? "input" : "value";
     if (refused) {
-      if (row.value !== undefined) fields.set(REFUSED_FIELD, escape.quoted(JSON.stringify(row.value)));
+      // JSON.stringify quotes its own output exactly as escape.quoted does (see Field.json).
+      if (row.value !== undefined) fields.set(REFUSED_FIELD, JSON.stringify(JSON.stringify(row.value)));
     } else {
       for (const f of taggedValueFields(base, row.value, types?.value, max)) setField(fields, f);
     }
@@ -423,7 +653,7 @@ export class PointLayout {
     for (const name of [...fields.keys()].sort()) {
       if (!name) continue;
       if (text.length > 0) text += ",";
-      text += `${escape.tag(name)}=${fields.get(name)}`;
+      text += `${escapeTag(name)}=${fields.get(name)}`;
     }
     return `${prefix} ${text} ${nanos(row.time, row.timeSub)}`;
   }
@@ -549,6 +779,79 @@ export class PointLayout {
     }
     throw new Error(`no field of type ${f.type} left for '${f.name}' in measurement '${measurement}'`);
   }
+}
+
+const NONE: FlatShape = { code: "u", keys: [], types: [] };
+
+/** The shape of a value the flat plans take, or undefined (nested, an array: the general path). */
+function flatShape(
+  v: JsonValue | undefined,
+  schema: TypeTree | undefined,
+  max: number,
+): FlatShape | undefined {
+  if (v === undefined) return NONE;
+  if (v === null) return { code: "n", keys: [], types: [] };
+  if (typeof v !== "object") {
+    const type = scalarType(v, schema);
+    return type === undefined ? undefined : { code: TYPE_CODES[type], keys: [], types: [type] };
+  }
+  if (Array.isArray(v)) return undefined;
+  const keys = Object.keys(v);
+  const types: (FieldType | undefined)[] = new Array(keys.length);
+  let leaves = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const x = v[keys[i]];
+    if (x !== null && typeof x === "object") return undefined;
+    // As `leaves`: nulls are no leaves, and only the first maxFlattenedFields leaves are written.
+    types[i] = x === null || leaves >= max ? undefined : scalarType(x, schema?.p?.[keys[i]]);
+    if (x !== null) leaves++;
+  }
+  return { code: "{", keys, types };
+}
+
+const shapeKey = (shape: FlatShape, i: number) => {
+  const type = shape.types[i];
+  return type === undefined ? "-\u0000" : `${TYPE_CODES[type]}${shape.keys[i]}\u0000`;
+};
+
+/** The sorted, escaped field names of a row shape and where each value comes from. */
+function planFields(
+  action: boolean,
+  error: boolean,
+  duration: boolean,
+  a: FlatShape,
+  b: FlatShape,
+): FieldPlan {
+  // As taggedLine fills its map: ok, error, duration_ms, then each value's fields in the order
+  // taggedValueFields gives them (JSON text first, then the leaves; a later field of the same
+  // name wins).
+  const from = new Map<string, [number, number, FieldType | undefined]>([["ok", [FROM_OK, 0, undefined]]]);
+  if (error) from.set("error", [FROM_ERROR, 0, undefined]);
+  if (duration) from.set("duration_ms", [FROM_DURATION, 0, undefined]);
+  const add = (base: string, shape: FlatShape, slot: number) => {
+    if (shape.code === "u") return;
+    if (shape.code === "n" || shape.code === "{") {
+      from.set(encodeName(typedFieldName(base, "json")), [FROM_JSON, slot, "str"]);
+    } else {
+      from.set(encodeName(typedFieldName(base, shape.types[0]!)), [FROM_SCALAR, slot, shape.types[0]]);
+    }
+    for (let i = 0; i < shape.keys.length; i++) {
+      const type = shape.types[i];
+      if (type !== undefined)
+        from.set(encodeName(typedFieldName(`${base}.${shape.keys[i]}`, type)), [i, slot, type]);
+    }
+  };
+  add(action ? "input" : "value", a, 0);
+  if (action) add("output", b, 1);
+  const names = [...from.keys()].sort().filter((name) => name !== "");
+  const plan: FieldPlan = { names: names.map(escapeTag), from: [], slot: [], type: [] };
+  for (const name of names) {
+    const [f, slot, type] = from.get(name)!;
+    plan.from.push(f);
+    plan.slot.push(slot);
+    plan.type.push(type);
+  }
+  return plan;
 }
 
 function voWotFlatten(

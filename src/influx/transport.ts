@@ -1,12 +1,17 @@
 /**
  * Writing line protocol to a server, and nothing else: API v2 through the official client's
- * WriteApi (its own buffering and retries switched off — the SQLite outbox and the shipper do
- * that), API v1 through `POST /write`. Both report failures as a `WriteFailure` that says what the
- * shipper should do with the batch.
+ * transport (`POST /api/v2/write`, as its WriteApi sends a batch — its buffering and retries are
+ * the outbox's and the shipper's job here), API v1 through `POST /write`. Bodies above
+ * `gzipThreshold` bytes are gzipped (0: never). Both report failures as a `WriteFailure` that
+ * says what the shipper should do with the batch.
  */
-import { InfluxDB, HttpError, type WriteApi } from "@influxdata/influxdb-client";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+import { InfluxDB, HttpError, type SendOptions } from "@influxdata/influxdb-client";
 import type { InfluxOptions } from "./options";
 import { errorMessage } from "../errors";
+
+const gzip = promisify(zlib.gzip);
 
 export type FailureKind = "unreachable" | "too-large" | "malformed" | "missing" | "auth" | "server";
 
@@ -60,8 +65,8 @@ export function serverReason(body: string | undefined, fallback: string): string
 }
 
 export interface Transport {
-  /** Writes lines (ns precision) to a bucket (v2) or database (v1). Throws WriteFailure. */
-  write(bucket: string, lines: string[]): Promise<void>;
+  /** Writes line protocol (lines separated by "\n", ns precision) to a bucket (v2) or database (v1). Throws WriteFailure. */
+  write(bucket: string, body: string): Promise<void>;
   /** Creates the bucket / database when missing. Throws WriteFailure. */
   ensureBucket(bucket: string): Promise<void>;
   /** True when the server answers its health endpoint. */
@@ -89,10 +94,18 @@ export class V1Transport implements Transport {
     return { Authorization: `Basic ${basic}` };
   }
 
-  async write(bucket: string, lines: string[]): Promise<void> {
+  async write(bucket: string, text: string): Promise<void> {
     const params = new URLSearchParams({ db: bucket, precision: "ns" });
     if (this.options.retentionPolicy) params.set("rp", this.options.retentionPolicy);
-    await this.request(`/write?${params}`, lines.join("\n"), "text/plain; charset=utf-8");
+    const threshold = this.options.gzipThreshold;
+    if (threshold > 0 && text.length > threshold / 3) {
+      const body = Buffer.from(text);
+      if (body.length > threshold) {
+        await this.request(`/write?${params}`, await gzip(body), "text/plain; charset=utf-8", "gzip");
+        return;
+      }
+    }
+    await this.request(`/write?${params}`, text, "text/plain; charset=utf-8");
   }
 
   async ensureBucket(bucket: string): Promise<void> {
@@ -122,15 +135,17 @@ export class V1Transport implements Transport {
     return AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.options.timeoutMs)]);
   }
 
-  private async request(path: string, body: string, contentType: string): Promise<string> {
+  private async request(
+    path: string,
+    body: string | Uint8Array,
+    contentType: string,
+    encoding?: "gzip",
+  ): Promise<string> {
     let res: Response;
+    const headers: Record<string, string> = { "Content-Type": contentType, ...this.headers() };
+    if (encoding) headers["Content-Encoding"] = encoding;
     try {
-      res = await fetch(this.base + path, {
-        method: "POST",
-        body,
-        headers: { "Content-Type": contentType, ...this.headers() },
-        signal: this.signal(),
-      });
+      res = await fetch(this.base + path, { method: "POST", body, headers, signal: this.signal() });
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause;
       throw new WriteFailure(`no answer from ${this.base}: ${errorMessage(cause ?? err)}`, undefined);
@@ -148,7 +163,9 @@ export class V1Transport implements Transport {
 /** InfluxDB 2.x / Cloud / 3 and compatible servers: the official client. */
 export class V2Transport implements Transport {
   readonly client: InfluxDB;
-  private readonly apis = new Map<string, WriteApi>();
+  private readonly sendOptions: SendOptions;
+  /** Requests in flight: abort() cancels them, and they fail (a cancelled request completes silently). */
+  private inFlight = new Set<() => void>();
 
   constructor(private readonly options: InfluxOptions) {
     this.client = new InfluxDB({
@@ -156,33 +173,62 @@ export class V2Transport implements Transport {
       token: options.token,
       timeout: options.timeoutMs,
     });
+    this.sendOptions = {
+      method: "POST",
+      headers: { "content-type": "text/plain; charset=utf-8" },
+      gzipThreshold: options.gzipThreshold > 0 ? options.gzipThreshold : undefined,
+    };
   }
 
-  private api(bucket: string): WriteApi {
-    let api = this.apis.get(bucket);
-    if (api === undefined) {
-      api = this.client.getWriteApi(this.options.org, bucket, "ns", {
-        // One flush per shipper batch, no buffering or retries of the client's own.
-        batchSize: this.options.batchSize + 1,
-        maxBatchBytes: Number.MAX_SAFE_INTEGER,
-        flushInterval: 0,
-        maxRetries: 0,
-        maxBufferLines: 1,
-        writeFailed: (error: Error) => Promise.reject(error),
+  /**
+   * One batch, one request: what the client's WriteApi does when it flushes (same path, headers,
+   * gzip and status handling), without copying every line through its WriteBuffer first.
+   */
+  write(bucket: string, body: string): Promise<void> {
+    const q = new URLSearchParams({ org: this.options.org, bucket, precision: "ns" });
+    return new Promise<void>((resolve, reject) => {
+      let status: number | undefined;
+      let headers: Record<string, string | string[] | undefined> | undefined;
+      let cancel: () => void = () => undefined;
+      let aborted = false;
+      const abort = () => {
+        aborted = true;
+        cancel();
+      };
+      this.inFlight.add(abort);
+      this.client.transport.send(`/api/v2/write?${q}`, body, this.sendOptions, {
+        useCancellable: (c) => {
+          cancel = () => c.cancel();
+        },
+        responseStarted: (h, statusCode) => {
+          headers = h;
+          status = statusCode;
+        },
+        error: (err) => {
+          this.inFlight.delete(abort);
+          reject(toFailure(err, this.options.url));
+        },
+        complete: () => {
+          this.inFlight.delete(abort);
+          if (aborted)
+            reject(new WriteFailure(`request to ${trimSlash(this.options.url)} aborted`, undefined));
+          // InfluxDB 3 answers 201 for a partial success; older transports report no status.
+          else if (status === 204 || status === 201 || status === undefined) resolve();
+          else {
+            const err = new HttpError(
+              status,
+              `204 expected, got ${status}`,
+              undefined,
+              "0",
+              undefined,
+              undefined,
+              headers,
+            );
+            reject(toFailure(err, this.options.url));
+          }
+        },
       });
-      this.apis.set(bucket, api);
-    }
-    return api;
-  }
-
-  async write(bucket: string, lines: string[]): Promise<void> {
-    const api = this.api(bucket);
-    api.writeRecords(lines);
-    try {
-      await api.flush();
-    } catch (err) {
-      throw toFailure(err, this.options.url);
-    }
+    });
   }
 
   async ensureBucket(bucket: string): Promise<void> {
@@ -222,8 +268,8 @@ export class V2Transport implements Transport {
   }
 
   abort(): void {
-    for (const api of this.apis.values()) api.dispose();
-    this.apis.clear();
+    for (const abort of this.inFlight) abort();
+    this.inFlight.clear();
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import type * as Database from "better-sqlite3"; // not a default import: consumers need no esModuleInterop
 import type { AffordanceKind, HistoryRow, InteractionRecord, JsonValue, RecordOp } from "../types";
+import { historySchema } from "./options";
 import { VoInputError, errorMessage } from "../errors";
 import { jsonDeeperThan, tooDeepMarker } from "../json-depth";
 import { createLogger } from "../log";
@@ -100,7 +101,18 @@ interface Batch {
   reject: (err: Error) => void;
 }
 
-const ROWS_PER_INSERT = 16;
+/** The limits' defaults: those of the `history` options (one place for every default). */
+const DEFAULT_LIMITS: HistoryLimits = (() => {
+  const d = historySchema.properties;
+  return {
+    maxLimit: d.maxLimit.default,
+    defaultLimit: d.defaultLimit.default,
+    maxWindows: d.maxWindows.default,
+    maxFutureSkewMs: d.maxFutureSkewMs.default,
+  };
+})();
+
+const ROWS_PER_INSERT = 32;
 /** Live records take sub-ms slots 0…LIVE_SLOTS-1, explicit-time records LIVE_SLOTS…MAX_SLOT. */
 const LIVE_SLOTS = 500_000;
 const MAX_SLOT = 999_999;
@@ -133,8 +145,16 @@ export class HistoryStore {
   private lastErrorAt: number | undefined;
   private lastCommitAt: number | undefined;
   private readonly listeners = new Set<(health: StoreHealth) => void>();
-  // onCommit (minimal version for the metrics room; the store room's own version replaces it at merge)
   private readonly commitListeners = new Set<(records: number, commitMs: number) => void>();
+  /** Highest history id committed through this store (or found at open). */
+  private lastCommittedId = 0;
+  /** Characters of value, output and error text committed since open (the outbox's byte count). */
+  private committedChars = 0;
+  /** Characters and last id of the batch being written (counted once it commits). */
+  private batchChars = 0;
+  private batchLastId = 0;
+  /** Bumped whenever a cached series changes (title, forgotten ids): readers drop their caches. */
+  private seriesRev = 0;
 
   private readonly insertRow: Database.Statement;
   private readonly insertRows: Database.Statement;
@@ -151,11 +171,10 @@ export class HistoryStore {
     limits: Partial<HistoryLimits> = {},
   ) {
     this.limits = {
-      maxLimit: 10_000,
-      defaultLimit: 100,
-      maxWindows: 10_000,
-      maxFutureSkewMs: 300_000,
-      ...limits,
+      maxLimit: limits.maxLimit ?? DEFAULT_LIMITS.maxLimit,
+      defaultLimit: limits.defaultLimit ?? DEFAULT_LIMITS.defaultLimit,
+      maxWindows: limits.maxWindows ?? DEFAULT_LIMITS.maxWindows,
+      maxFutureSkewMs: limits.maxFutureSkewMs ?? DEFAULT_LIMITS.maxFutureSkewMs,
     };
     this.insertRow = db.prepare(
       `INSERT INTO wotvo_history (series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source)
@@ -182,19 +201,23 @@ export class HistoryStore {
     this.writeBatch = db.transaction((batch: Batch) => {
       const { records, times, subs } = batch;
       const args: unknown[] = new Array(10 * ROWS_PER_INSERT);
+      this.batchChars = 0;
+      let last: Database.RunResult | undefined;
       let i = 0;
       for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
         for (let j = 0; j < ROWS_PER_INSERT; j++) {
           this.bindRecord(args, j * 10, records[i + j], times[i + j], subs[i + j]);
         }
-        this.insertRows.run(args);
+        last = this.insertRows.run(args);
       }
       const one: unknown[] = new Array(10);
       for (; i < records.length; i++) {
         this.bindRecord(one, 0, records[i], times[i], subs[i]);
-        this.insertRow.run(one);
+        last = this.insertRow.run(one);
       }
+      this.batchLastId = last === undefined ? this.lastCommittedId : Number(last.lastInsertRowid);
     });
+    this.lastCommittedId = this.maxId();
     this.resumeClock();
   }
 
@@ -350,6 +373,27 @@ export class HistoryStore {
     return this.committed;
   }
 
+  /**
+   * Highest history id committed, kept in memory (no SQL): the id of the newest row this store
+   * wrote, or the largest id found at open. Ids only grow (AUTOINCREMENT).
+   */
+  get lastId(): number {
+    return this.lastCommittedId;
+  }
+
+  /**
+   * Characters of value, output and error text committed since open: what the outbox bound counts,
+   * fed by every commit so the shipper never sums rows in SQL to know its size.
+   */
+  get committedTextChars(): number {
+    return this.committedChars;
+  }
+
+  /** Changes whenever a cached series' title changes or the series cache is reset. */
+  get seriesRevision(): number {
+    return this.seriesRev;
+  }
+
   /** Group-commit transactions since this store was opened (committedCount ÷ this = batch size). */
   get transactionCount(): number {
     return this.transactions;
@@ -378,17 +422,11 @@ export class HistoryStore {
     return h;
   }
 
-  /** Calls `listener` on each change of state (failing ↔ committing). Returns the unsubscribe. */
-  onStateChange(listener: (health: StoreHealth) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
-  // ---- onCommit: minimal version for the metrics room; the store room's version replaces it at merge ----
-
-  /** Calls `listener` after each group commit with its record count and duration. Returns the unsubscribe. */
+  /**
+   * Calls `listener(records, commitMs)` after each group commit that succeeded: the number of
+   * records it committed and how long the transaction took, in milliseconds. Returns the
+   * unsubscribe. Without listeners a commit is not even timed.
+   */
   onCommit(listener: (records: number, commitMs: number) => void): () => void {
     this.commitListeners.add(listener);
     return () => {
@@ -396,16 +434,13 @@ export class HistoryStore {
     };
   }
 
-  private notifyCommit(records: number, commitMs: number): void {
-    for (const listener of this.commitListeners) {
-      try {
-        listener(records, commitMs);
-      } catch (err) {
-        log.error("a commit listener failed: %s", errorMessage(err));
-      }
-    }
+  /** Calls `listener` on each change of state (failing ↔ committing). Returns the unsubscribe. */
+  onStateChange(listener: (health: StoreHealth) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
-  // ---- end of onCommit ----
 
   /**
    * Unique, monotonic (ms, sub-ms) stamps for live records across the whole file, so ns
@@ -444,18 +479,21 @@ export class HistoryStore {
   private commit(batch: Batch): void {
     if (this.batch !== batch) return; // already committed by flush()
     this.batch = undefined;
-    const started = this.commitListeners.size > 0 ? performance.now() : 0;
+    const timed = this.commitListeners.size > 0;
+    const started = timed ? performance.now() : 0;
     try {
       this.writeBatch(batch);
     } catch (err) {
       this.failed(batch, err);
       return;
     }
-    if (started > 0) this.notifyCommit(batch.records.length, performance.now() - started);
     const now = Date.now();
     this.committed += batch.records.length;
+    this.committedChars += this.batchChars;
+    if (this.batchLastId > this.lastCommittedId) this.lastCommittedId = this.batchLastId;
     this.transactions += 1;
     this.lastCommitAt = now;
+    if (timed) this.committedListeners(batch.records.length, performance.now() - started);
     if (this.state === "failing") {
       log.warn(
         "recording resumed: %d records committed after %d failed group commits since %s",
@@ -469,11 +507,22 @@ export class HistoryStore {
     batch.resolve();
   }
 
+  private committedListeners(records: number, ms: number): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener(records, ms);
+      } catch (err) {
+        log.error("a commit listener failed: %s", errorMessage(err));
+      }
+    }
+  }
+
   private failed(batch: Batch, err: unknown): void {
     // Series inserted by the rolled-back transaction are gone, and SQLite hands their ids out
     // again: forget every cached id (and title) rather than attribute later records to another series.
     this.seriesCache = {};
     this.seriesInfo.clear();
+    this.seriesRev++;
     const now = Date.now();
     const message = errorMessage(err);
     this.failedBatches += 1;
@@ -518,9 +567,13 @@ export class HistoryStore {
     args[o + 2] = sub;
     args[o + 3] = r.op;
     args[o + 4] = r.ok ? 1 : 0;
-    args[o + 5] = r.valueJson ?? null;
-    args[o + 6] = r.outputJson ?? null;
-    args[o + 7] = r.error ?? null;
+    const value = r.valueJson;
+    const output = r.outputJson;
+    const error = r.error;
+    args[o + 5] = value ?? null;
+    args[o + 6] = output ?? null;
+    args[o + 7] = error ?? null;
+    this.batchChars += (value?.length ?? 0) + (output?.length ?? 0) + (error?.length ?? 0);
     args[o + 8] = r.durationMs ?? null;
     args[o + 9] = r.source;
   }
@@ -541,6 +594,7 @@ export class HistoryStore {
     if (entry.title !== thingTitle) {
       this.updateSeriesTitle.run(thingTitle, entry.id);
       entry.title = thingTitle;
+      this.seriesRev++;
     }
     return entry.id;
   }
@@ -674,15 +728,45 @@ export class HistoryStore {
     return rows.map((r) => fromTuple(r, this.seriesById(r[1])));
   }
 
-  /** Series by id, cached (series are only ever added; a title change refreshes the entry). */
+  /**
+   * The outbox read of the shipper: rows with id > `afterId`, oldest first, as raw tuples of five
+   * columns (see OutboxTuple). Every column a row hands to JavaScript costs more than SQLite's own
+   * work, so op, source, ok and whether the row has more (output, error, duration) are packed into
+   * one integer with the series id; `outboxExtras` reads the rest of the rows that need it.
+   */
+  readOutbox(afterId: number, limit: number): OutboxTuple[] {
+    return this.statement(OUTBOX_SQL, true).all(afterId, limit) as OutboxTuple[];
+  }
+
+  /**
+   * Op, source, output, error and duration of the rows `ids` (those whose outbox key does not tell
+   * all: it has more, or an op or source without a code), in one statement for a whole chunk:
+   * every statement costs more than the rows it returns.
+   */
+  outboxExtras(ids: readonly number[]): OutboxExtras[] {
+    return this.statement(
+      `SELECT id, op, source, output, error, duration_ms FROM wotvo_history
+       WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+      true,
+    ).all(JSON.stringify(ids)) as OutboxExtras[];
+  }
+
+  /** A series by id (cached; undefined when there is no such series). */
+  seriesOf(id: number): SeriesInfo | undefined {
+    const info = this.seriesInfo.get(id);
+    if (info !== undefined && !this.seriesTitleChanged(info)) return info;
+    const row = this.statement(
+      "SELECT id, thing_id AS thingId, thing_title AS thingTitle, kind, name FROM wotvo_series WHERE id = ?",
+    ).get(id) as SeriesInfo | undefined;
+    if (row === undefined) this.seriesInfo.delete(id);
+    else this.seriesInfo.set(id, row);
+    return row;
+  }
+
+  /** Series by id; throws when the series row is gone (the row cannot be read). */
   private seriesById(id: number): SeriesInfo {
-    let info = this.seriesInfo.get(id);
-    if (info === undefined || this.seriesTitleChanged(info)) {
-      info = this.statement(
-        "SELECT id, thing_id AS thingId, thing_title AS thingTitle, kind, name FROM wotvo_series WHERE id = ?",
-      ).get(id) as SeriesInfo;
-      this.seriesInfo.set(id, info);
-    }
+    const info = this.seriesOf(id);
+    if (info === undefined) throw new Error(`its series ${id} is missing from wotvo_series`);
     return info;
   }
 
@@ -750,6 +834,14 @@ function newBatch(): Batch {
   return { records: [], times: [], subs: [], slots: undefined, promise, resolve, reject };
 }
 
+/**
+ * A stored JSON text as readers see it: numbers without the JSON parser, a value nested deeper
+ * than 512 as the `$tooDeep` marker (never parsed), text that does not parse as the string itself.
+ */
+export function parseStoredJson(text: string | null): JsonValue | undefined {
+  return parseJson(text);
+}
+
 function parseJson(text: string | null): JsonValue | undefined {
   if (text === null) return undefined;
   // Numbers are the common case: skip the JSON parser for them.
@@ -788,6 +880,51 @@ function jsonPath(field: string | undefined): string {
   }
   return "$" + segments.map((s) => `."${s}"`).join("");
 }
+
+/** Ops and sources an outbox key can carry (index = code; 0: not packed, read it with outboxExtras). */
+export const OUTBOX_OPS: readonly (RecordOp | "")[] = ["", "write", "change", "invoke", "emit", "point"];
+export const OUTBOX_SOURCES: readonly string[] = [
+  "",
+  "http",
+  "local",
+  "https",
+  "coap",
+  "coaps",
+  "mqtt",
+  "mqtts",
+  "ws",
+  "wss",
+];
+
+/**
+ * An outbox row: `[id, key, ts, ts_sub, value]`. `key = series_id * 512 + flags`, where
+ * flags = ok (256) + has output, error or duration (128) + op code × 16 (OUTBOX_OPS) + source code
+ * (OUTBOX_SOURCES). Decode with `outboxKey`.
+ */
+export type OutboxTuple = [number, number, number, number, string | null];
+/** `[id, op, source, output, error, duration_ms]` of one row. */
+export type OutboxExtras = [number, string, string, string | null, string | null, number | null];
+
+export const OUTBOX_OK = 256;
+export const OUTBOX_MORE = 128;
+
+/** The series id of an outbox key (its flags are `key % 512`). */
+export function outboxSeries(key: number): number {
+  return Math.floor(key / 512);
+}
+
+const codeOf = (column: string, values: readonly string[]) =>
+  `CASE ${column} ${values
+    .map((v, i) => (i === 0 ? "" : `WHEN '${v}' THEN ${i}`))
+    .join(" ")
+    .trim()} ELSE 0 END`;
+
+const OUTBOX_SQL = `SELECT id,
+    series_id * 512 + ok * ${OUTBOX_OK}
+      + CASE WHEN output IS NULL AND error IS NULL AND duration_ms IS NULL THEN 0 ELSE ${OUTBOX_MORE} END
+      + ${codeOf("op", OUTBOX_OPS)} * 16 + ${codeOf("source", OUTBOX_SOURCES)},
+    ts, ts_sub, value
+  FROM wotvo_history WHERE id > ? ORDER BY id LIMIT ?`;
 
 /** Columns of a raw history tuple, in this order (see fromTuple). */
 const RAW_COLUMNS = "id, series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source";

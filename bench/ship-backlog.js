@@ -1,0 +1,62 @@
+// The subject of the shipping benchmarks: the plugin's own store and InfluxDB helper (the objects
+// `servient.vo.history` and `servient.influxdb` are) opened on a SQLite file holding a backlog,
+// timed from start until the outbox is empty. node-wot plays no part in shipping, so none is
+// started. Used in process (`shipBacklog`) and as a child process (fan-in: waits for "go" over IPC,
+// answers with its result).
+"use strict";
+const path = require("node:path");
+
+const dist = path.join(__dirname, "..", "dist");
+
+/**
+ * Ships the backlog in `file` to `url`; resolves { seconds, cpuUs, shipped, status }.
+ * `influxdb`: extra options (apiVersion, database, token, …). `profile(fn)` may wrap the timed part.
+ */
+async function shipBacklog({ file, url, influxdb = {}, profile = (fn) => fn() }) {
+  const { openDatabase } = require(path.join(dist, "store", "database.js"));
+  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
+  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
+  const { resolveOptions } = require(path.join(dist, "config.js"));
+  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
+  const store = new HistoryStore(db);
+  const options = resolveOptions({
+    influxdb: { enabled: true, apiVersion: 1, url, database: "bench", createBucket: true, ...influxdb },
+  }).influxdb;
+  const inf = new InfluxDb(options, store, db);
+  const queued = store.lastId;
+  let seconds;
+  let cpuUs;
+  let ok;
+  await profile(async () => {
+    const cpu = process.cpuUsage();
+    const started = process.hrtime.bigint();
+    await inf.start();
+    ok = await inf.flush(3_600_000);
+    seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const used = process.cpuUsage(cpu);
+    cpuUs = used.user + used.system;
+  });
+  const status = inf.status();
+  await inf.stop();
+  store.close();
+  db.close();
+  return { seconds, cpuUs, queued, shipped: status.shipped, ok, status };
+}
+
+module.exports = { shipBacklog };
+
+// As a child process: argv <file> <url> <influxdb options JSON>; starts on "go".
+if (require.main === module) {
+  const [file, url, json] = process.argv.slice(2);
+  process.once("message", async () => {
+    try {
+      const started = Date.now();
+      const result = await shipBacklog({ file, url, influxdb: JSON.parse(json ?? "{}") });
+      process.send({ ...result, started, ended: Date.now() });
+    } catch (err) {
+      process.send({ error: String(err?.stack ?? err) });
+    }
+    process.disconnect();
+  });
+  process.send({ ready: true });
+}
