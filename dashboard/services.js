@@ -12,7 +12,8 @@ export const SERVICE_MANAGER_TITLE = "ServiceManager";
 export function isServiceManager(td) {
   return (
     td?.title === SERVICE_MANAGER_TITLE ||
-    (affordance(td, "property", "services") !== undefined && affordance(td, "property", "traffic") !== undefined)
+    (affordance(td, "property", "services") !== undefined &&
+      affordance(td, "property", "traffic") !== undefined)
   );
 }
 
@@ -206,7 +207,12 @@ function unitCell(unit, tds) {
   const td = tds.find((t) => t.title === unit);
   return td
     ? h("a", { href: `#/thing/${encodeURIComponent(slugOf(td))}` }, unit)
-    : h("span", { title: "no listed thing has this title" }, unit, h("div", { class: "muted small" }, "not exposed"));
+    : h(
+        "span",
+        { title: "no listed thing has this title" },
+        unit,
+        h("div", { class: "muted small" }, "not exposed"),
+      );
 }
 
 /** `12.3 kB / 1 MB` with a bar, or `12.3 kB / no limit`. */

@@ -113,7 +113,9 @@ test("the overview shows the service manager's services with their state and tra
     await page.goto(demo.dashboard);
     await page.waitForSelector('#section-services tr[data-service="meter-svc"]', { timeout: 15000 });
     assert.equal(
-      await page.evaluate(() => document.querySelector("#section-services").previousElementSibling.textContent),
+      await page.evaluate(
+        () => document.querySelector("#section-services").previousElementSibling.textContent,
+      ),
       "Services",
     );
 
@@ -164,7 +166,16 @@ test("the overview shows the service manager's services with their state and tra
     // The page's state for tests, and nothing that changes anything (no credentials given).
     const services = await page.evaluate(() => window.__dashboard.overview.services.services);
     assert.deepEqual(
-      services.map((s) => [s.id, s.state, s.status, s.unit, s.in.value, s.in.limit, s.out.value, s.out.limit]),
+      services.map((s) => [
+        s.id,
+        s.state,
+        s.status,
+        s.unit,
+        s.in.value,
+        s.in.limit,
+        s.out.value,
+        s.out.limit,
+      ]),
       SERVICES.map((s) => [
         s.id,
         s.state,
@@ -208,7 +219,10 @@ test("the panel follows the Thing with the overview's polling: traffic past a li
     assert.equal(meter.state, "running");
     assert.deepEqual(meter.out.bar, { now: 15_000, className: "bar over" });
     // Put it back for any later test.
-    await invoke(td, "setTrafficMonitorData", { chain: "Power Meter_OUT", value: TRAFFIC["Power Meter_OUT"] });
+    await invoke(td, "setTrafficMonitorData", {
+      chain: "Power Meter_OUT",
+      value: TRAFFIC["Power Meter_OUT"],
+    });
     await invoke(td, "setServiceState", { id: "meter-svc", state: "stopped" });
   });
 });
@@ -230,9 +244,8 @@ test("without a ServiceManager thing listed, the overview has no Services panel"
     await page.waitForSelector('tr[data-thing="Demo Thermostat"] .vo .badge', { timeout: 15000 });
     await page.waitForFunction(() => window.__dashboard.overview.refreshedAt !== undefined);
     assert.equal(await page.locator("#section-services").count(), 0);
-    assert.deepEqual(
-      await page.evaluate(() => window.__dashboard.overview.things.map((x) => x.title)),
-      ["Demo Thermostat"],
-    );
+    assert.deepEqual(await page.evaluate(() => window.__dashboard.overview.things.map((x) => x.title)), [
+      "Demo Thermostat",
+    ]);
   });
 });
