@@ -2,7 +2,8 @@
 // keeps the login, and exposes its state as `window.__dashboard` (tests and the curious read it).
 import { credentials, setCredentials, request, readProperty, invokeAction, signedIn } from "./td-client.js";
 import { h } from "./format.js";
-import { loadModules } from "./extensions.js";
+import { loadModules, registry } from "./extensions.js";
+import registerServices from "./services.js";
 import { overviewPage } from "./overview.js";
 import { thingPage } from "./thing.js";
 
@@ -140,6 +141,7 @@ async function boot() {
     state.config = { thingsUrl: "/", modules: [] };
     ctx.error(`could not read the dashboard's config.json: ${err.message}`);
   }
+  registerServices(registry); // the Services panel (shown only when a ServiceManager Thing is listed)
   await loadModules(state.config.modules, (m) => ctx.error(m));
   updateLoginButton();
   window.addEventListener("hashchange", route);

@@ -4,8 +4,11 @@
 // A module default-exports `register(dashboard)` and calls, for example:
 //   dashboard.addOverviewSection({ id: "services", title: "Services", render(el, ctx) { … } });
 //   dashboard.addThingSection({ id: "…", title: "…", applies: (td) => …, render(el, ctx) { … } });
+// An overview section may have `applies: (tds) => boolean` (shown only when it returns true for the
+// listed things' TDs); a thing section `applies: (td) => boolean`.
 // `render` may return a function; it is called on every refresh tick (live views) with the same ctx.
 // ctx: { tds, td, range, request, readProperty, invokeAction, signedIn, h } (see app.js).
+// The dashboard's own sections (services.js: the service manager's Services panel) register here too.
 
 const overview = [];
 const thing = [];

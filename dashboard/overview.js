@@ -71,6 +71,7 @@ export function overviewPage(main, ctx) {
       tbody.append(tr);
     }
     for (const section of overviewSections()) {
+      if (typeof section.applies === "function" && !section.applies(tds)) continue;
       const el = h("section", { class: "extension", id: `section-${section.id}` });
       main.append(h("h2", {}, section.title ?? section.id), el);
       const sctx = { ...ctx, tds };
