@@ -74,7 +74,18 @@ function reference() {
   db.transaction(() => {
     for (let i = 0; i < total; i++) {
       const r = records[i % burst];
-      insert.run(series[i & 3], now + Math.floor(i / 1000), i % 1000, r.op, 1, r.valueJson, null, null, null, r.source);
+      insert.run(
+        series[i & 3],
+        now + Math.floor(i / 1000),
+        i % 1000,
+        r.op,
+        1,
+        r.valueJson,
+        null,
+        null,
+        null,
+        r.source,
+      );
     }
   })();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -92,7 +103,9 @@ async function main() {
     for (const side of r % 2 === 0 ? ["reference", "subject"] : ["subject", "reference"]) {
       const run = side === "reference" ? async () => reference() : subject;
       const rate =
-        args.profile && side === "subject" && r === rounds - 1 ? await profiled(args.profile, "records", run) : await run();
+        args.profile && side === "subject" && r === rounds - 1
+          ? await profiled(args.profile, "records", run)
+          : await run();
       results[side].push(rate);
       process.stderr.write(`round ${r + 1} ${side.padEnd(9)} ${Math.round(rate)} records/s\n`);
     }
@@ -107,7 +120,10 @@ async function main() {
     subject: { median: Math.round(sub), spread: lib.spread(results.subject).map(Math.round) },
   };
   if (args.profile) {
-    extra.profileTop = topSelf(JSON.parse(fs.readFileSync(path.join(args.profile, "records.cpuprofile"), "utf8")), 12);
+    extra.profileTop = topSelf(
+      JSON.parse(fs.readFileSync(path.join(args.profile, "records.cpuprofile"), "utf8")),
+      12,
+    );
   }
   lib.report(
     "records",
