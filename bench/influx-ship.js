@@ -1,13 +1,16 @@
-// Points shipped per second from the SQLite outbox to a real InfluxDB 1.6.7 on loopback (API v1),
-// against the reference measured in the same run: the same lines, built beforehand, POSTed in
-// batches over one keep-alive connection. Rounds alternate reference / subject, each on a fresh
-// influxd; medians and spread are reported, and every point is counted back.
+// Points shipped per second from the SQLite outbox to a real server on loopback, against the
+// reference measured in the same run: the same lines, built beforehand, POSTed in batches over one
+// keep-alive connection. Rounds alternate reference / subject, each on a fresh server; medians and
+// spread are reported, and every point is counted back.
 //
-//   npm run build && node bench/influx-ship.js [--full] [--records N] [--rounds R] [--profile DIR]
+//   npm run build && node bench/influx-ship.js [--full] [--server influxdb|victoria] [--records N]
+//                                               [--rounds R] [--inflight N] [--gzip BYTES] [--profile DIR]
 //
-// Quick: 200,000 records, 3 rounds; --full: 1,000,000 records, 5 rounds. The backlog is the mix of
-// bench/lib.js (numbers, integers, objects, events, actions), seeded. --profile writes a CPU
-// profile of one subject round (the shipping only) and prints its top self-time functions.
+// --server influxdb (default): InfluxDB 1.6.7, API v1 (`/write`), the mixed backlog of bench/lib.js
+// (numbers, integers, objects, events, actions). --server victoria: VictoriaMetrics, API v2 through
+// the official client (`/api/v2/write`), the numeric mix (numbers, integers, events).
+// Quick: 200,000 records, 3 rounds; --full: 1,000,000 records, 5 rounds. Seeded. --profile writes
+// a CPU profile of one subject round (the shipping only) and prints its top self-time functions.
 "use strict";
 const fs = require("node:fs");
 const http = require("node:http");
@@ -15,12 +18,42 @@ const path = require("node:path");
 const lib = require("./lib.js");
 const { shipBacklog } = require("./ship-backlog.js");
 const { profiled, topSelf } = require("./profile.js");
-const { startInfluxd } = require("../test/helpers/servers.js");
+const { startInfluxd, startVictoriaMetrics } = require("../test/helpers/servers.js");
 
 const args = lib.flags();
 const records = args.records ?? (args.full ? 1_000_000 : 200_000);
 const rounds = args.rounds ?? (args.full ? 5 : 3);
 const batchSize = args.batch ?? 5000;
+const profileFile = args.server === "victoria" ? "victoria-ship" : "influx-ship";
+const victoria = args.server === "victoria";
+
+/** What differs between the two servers. */
+const SERVER = victoria
+  ? {
+      name: "VictoriaMetrics, API v2 client",
+      start: startVictoriaMetrics,
+      prepare: async () => undefined,
+      writePath: "/api/v2/write?org=wot&bucket=bench&precision=ns",
+      options: { apiVersion: 2, token: "not-checked", org: "wot", bucket: "bench", createBucket: false },
+      backlog: { numeric: true },
+      /** Samples of the `ok` field: one per point. */
+      count: async (server) =>
+        (await server.export('{__name__=~"wot_.*_ok"}')).reduce((n, s) => n + s.values.length, 0),
+      target: "reported",
+    }
+  : {
+      name: "InfluxDB 1.6.7, API v1",
+      start: startInfluxd,
+      prepare: (server) => server.query('CREATE DATABASE "bench"'),
+      writePath: "/write?db=bench&precision=ns",
+      options: { apiVersion: 1, database: "bench", createBucket: true },
+      backlog: {},
+      count: async (server) => {
+        const json = await server.query('SELECT count("ok") FROM /wot_.*/', "bench");
+        return (json.results[0].series ?? []).reduce((n, s) => n + s.values[0][1], 0);
+      },
+      target: "≥ 0.8 and ≥ 200,000/s",
+    };
 
 /** The lines the shipper sends for the backlog, one body per batch, built before any timing. */
 async function referenceBodies(file) {
@@ -32,7 +65,7 @@ async function referenceBodies(file) {
   const { resolveOptions } = require(path.join(dist, "config.js"));
   const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
   const store = new HistoryStore(db);
-  const options = resolveOptions({ influxdb: { apiVersion: 1, database: "bench", batchSize } }).influxdb;
+  const options = resolveOptions({ influxdb: { ...SERVER.options, batchSize } }).influxdb;
   // The helper's own layout (private in TypeScript): the reference lines are the very bytes the
   // shipper sends for this backlog.
   const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
@@ -56,7 +89,7 @@ async function postAll(url, bodies) {
         {
           host: hostname,
           port,
-          path: "/write?db=bench&precision=ns",
+          path: SERVER.writePath,
           method: "POST",
           agent,
           headers: { "content-type": "text/plain; charset=utf-8", "content-length": body.length },
@@ -80,34 +113,37 @@ async function postAll(url, bodies) {
   return { seconds, cpuUs: used.user + used.system };
 }
 
-async function countPoints(influx) {
-  const json = await influx.query('SELECT count("ok") FROM /wot_.*/', "bench");
-  return (json.results[0].series ?? []).reduce((n, s) => n + s.values[0][1], 0);
-}
+/** The subject's options: the server's, the batch size, and what the flags ask for. */
+const subjectOptions = () => ({
+  ...SERVER.options,
+  batchSize,
+  ...(args.inflight ? { maxInFlight: args.inflight } : {}),
+  ...(args.gzip ? { gzipThreshold: args.gzip } : {}),
+});
 
-/** One round of one side on a fresh influxd: points/s, CPU per point (client, influxd), all arrived. */
+/** One round of one side on a fresh server: points/s, CPU per point (client, server), all arrived. */
 async function round(side, { bodies, profileName }) {
-  const influx = await startInfluxd();
+  const influx = await SERVER.start();
   try {
-    await influx.query('CREATE DATABASE "bench"');
-    const influxdCpu = lib.processCpuMs(influx.proc.pid);
+    await SERVER.prepare(influx);
+    const serverCpu = lib.processCpuMs(influx.proc.pid);
     let result;
     if (side === "reference") result = await postAll(influx.url, bodies);
     else {
       const dir = lib.tempDir("nwv-bench-ship-");
-      const copy = await lib.backlogFile(path.join(dir, "vo.sqlite"), records);
-      const influxdb = { batchSize, ...(args.inflight ? { maxInFlight: args.inflight } : {}) };
-      const run = (profile) => shipBacklog({ file: copy, url: influx.url, influxdb, profile });
+      const copy = await lib.backlogFile(path.join(dir, "vo.sqlite"), records, SERVER.backlog);
+      const run = (profile) =>
+        shipBacklog({ file: copy, url: influx.url, influxdb: subjectOptions(), profile });
       result = profileName ? await run((fn) => profiled(args.profile, profileName, fn)) : await run();
       if (!result.ok || result.shipped !== records)
         throw new Error(`shipped ${result.shipped} of ${records}`);
     }
-    const influxdUs = (lib.processCpuMs(influx.proc.pid) - influxdCpu) * 1000;
-    const arrived = await countPoints(influx);
+    const serverUs = (lib.processCpuMs(influx.proc.pid) - serverCpu) * 1000;
+    const arrived = await SERVER.count(influx);
     return {
       pps: records / result.seconds,
       clientUsPerPoint: result.cpuUs / records,
-      influxdUsPerPoint: influxdUs / records,
+      serverUsPerPoint: serverUs / records,
       arrived,
     };
   } finally {
@@ -117,10 +153,15 @@ async function round(side, { bodies, profileName }) {
 
 /** Ships a small backlog once, untimed, so the subject's first round does not pay for the JIT. */
 async function warmShipper() {
-  const influx = await startInfluxd();
+  const influx = await SERVER.start();
   try {
-    const file = await lib.backlogFile(path.join(lib.tempDir("nwv-bench-warm-"), "vo.sqlite"), 50_000);
-    await shipBacklog({ file, url: influx.url, influxdb: { batchSize } });
+    await SERVER.prepare(influx);
+    const file = await lib.backlogFile(
+      path.join(lib.tempDir("nwv-bench-warm-"), "vo.sqlite"),
+      50_000,
+      SERVER.backlog,
+    );
+    await shipBacklog({ file, url: influx.url, influxdb: subjectOptions() });
   } finally {
     await influx.destroy();
   }
@@ -128,7 +169,7 @@ async function warmShipper() {
 
 async function main() {
   const dir = lib.tempDir("nwv-bench-ref-");
-  const file = await lib.backlogFile(path.join(dir, "vo.sqlite"), records);
+  const file = await lib.backlogFile(path.join(dir, "vo.sqlite"), records, SERVER.backlog);
   const bodies = await referenceBodies(file);
   // Warm-up: both sides once, untimed (JIT, page cache, influxd's first start).
   await round("reference", { bodies: bodies.slice(0, 4) });
@@ -136,12 +177,12 @@ async function main() {
   const results = { reference: [], subject: [] };
   for (let r = 0; r < rounds; r++) {
     for (const side of r % 2 === 0 ? ["reference", "subject"] : ["subject", "reference"]) {
-      const profileName = args.profile && side === "subject" && r === rounds - 1 ? "influx-ship" : undefined;
+      const profileName = args.profile && side === "subject" && r === rounds - 1 ? profileFile : undefined;
       const res = await round(side, { bodies, profileName });
       results[side].push(res);
       process.stderr.write(
         `round ${r + 1} ${side.padEnd(9)} ${Math.round(res.pps)} points/s, client ${res.clientUsPerPoint.toFixed(2)} µs/point, ` +
-          `influxd ${res.influxdUsPerPoint.toFixed(2)} µs/point, arrived ${res.arrived}\n`,
+          `server ${res.serverUsPerPoint.toFixed(2)} µs/point, arrived ${res.arrived}\n`,
       );
     }
   }
@@ -162,31 +203,31 @@ async function main() {
         reference: med("reference", "clientUsPerPoint"),
         subject: med("subject", "clientUsPerPoint"),
       },
-      influxd: {
-        reference: med("reference", "influxdUsPerPoint"),
-        subject: med("subject", "influxdUsPerPoint"),
+      server: {
+        reference: med("reference", "serverUsPerPoint"),
+        subject: med("subject", "serverUsPerPoint"),
       },
     },
     allArrived,
   };
   if (args.profile) {
-    const profile = JSON.parse(fs.readFileSync(path.join(args.profile, "influx-ship.cpuprofile"), "utf8"));
+    const profile = JSON.parse(fs.readFileSync(path.join(args.profile, `${profileFile}.cpuprofile`), "utf8"));
     extra.profileTop = topSelf(profile, 15);
   }
   lib.report(
-    "influx-ship",
+    victoria ? "victoria-ship" : "influx-ship",
     [
       {
-        what: "points shipped/s, InfluxDB 1.6.7, API v1",
+        what: `points shipped/s, ${SERVER.name}`,
         reference: "raw POST of prepared batches",
-        target: "≥ 0.8 and ≥ 200,000/s",
+        target: SERVER.target,
         value: Math.round(sub),
         unit: "points/s",
         referenceValue: Math.round(ref),
         ratio: lib.round(ratio, 3),
         spread: extra.subject.spread,
         size: `${records.toLocaleString("en")} records`,
-        met: ratio >= 0.8 && sub >= 200_000 && allArrived,
+        met: victoria ? allArrived : ratio >= 0.8 && sub >= 200_000 && allArrived,
       },
     ],
     extra,

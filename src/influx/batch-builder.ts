@@ -155,8 +155,6 @@ const TYPES_TTL_MS = 1000;
 /** Series kept in the builder's cache at most (then it starts over). */
 const MAX_CACHED_SERIES = 100_000;
 
-type Tuple = OutboxTuple;
-
 export class BatchBuilder {
   private readonly describeRow: Database.Statement;
   private readonly series = new Map<number, SeriesLines | null>();
@@ -204,7 +202,7 @@ export class BatchBuilder {
    * One chunk: the rows the stored text makes lines of at once, then the others (parsed and built
    * the general way, their op, source, output, error and duration read in one statement).
    */
-  private buildRows(batch: Batch, rows: Tuple[], now: number): void {
+  private buildRows(batch: Batch, rows: OutboxTuple[], now: number): void {
     const layout = this.layout;
     const tagged = layout.taggedLayout;
     const bucket = layout.defaultBucket;
@@ -265,7 +263,7 @@ export class BatchBuilder {
   }
 
   /** A row the general way: parsed, as a HistoryRow, through PointLayout.build. */
-  private buildOne(batch: Batch, row: Tuple, extras: OutboxExtras | undefined, now: number): void {
+  private buildOne(batch: Batch, row: OutboxTuple, extras: OutboxExtras | undefined, now: number): void {
     const [id, key, ts, tsSub, value] = row;
     const flags = key % 512;
     const output = extras?.[3] ?? null;

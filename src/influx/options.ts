@@ -98,7 +98,7 @@ export const influxSchema = {
     maxInFlight: { type: "integer", minimum: 1, maximum: 16, default: 2 },
     gzipThreshold: { type: "integer", minimum: 0, default: 0 },
     readChunkRows: { type: "integer", minimum: 1, maximum: 100000, default: 1000 },
-    busyShare: { type: "number", exclusiveMinimum: 0, maximum: 1, default: 0.2 },
+    busyShare: { type: "number", exclusiveMinimum: 0, maximum: 1, default: 0.1 },
     flushIntervalMs: { type: "integer", minimum: 1, default: 1000 },
     pollIntervalMs: { type: "integer", minimum: 1, maximum: 60000, default: 50 },
     retryDelayMs: { type: "integer", minimum: 1, default: 500 },

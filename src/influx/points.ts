@@ -508,11 +508,6 @@ export class PointLayout {
   }
 
   /**
-   * Tagged layout without a Point per row: the measurement and tag set of a series are escaped once
-   * (with the client's own `escape`) and cached; fields are formatted as `Point` formats them,
-   * sorted the same way. Shipping is CPU-bound on the client, so this is most of its cost.
-   */
-  /**
    * The measurement and tag set of a tagged-layout point, escaped once per series (and op × source
    * within it) with the client's own `escape`; a renamed thing gets a new prefix.
    */
@@ -576,12 +571,10 @@ export class PointLayout {
       if (this.plans.size >= MAX_PLANS) this.plans.clear();
       this.plans.set(key, (plan = planFields(action, error !== undefined, duration, a, b)));
     }
-    const values = [value, output];
-    const shapes = [a, b];
     let text = "";
     for (let i = 0; i < plan.names.length; i++) {
       const from = plan.from[i];
-      const v = values[plan.slot[i]];
+      const v = plan.slot[i] === 0 ? value : output;
       let field: string;
       if (from === FROM_OK) field = ok ? "T" : "F";
       else if (from === FROM_ERROR) field = quoted(error!);
@@ -590,7 +583,7 @@ export class PointLayout {
       else if (from === FROM_JSON) field = JSON.stringify(JSON.stringify(v));
       else if (from === FROM_SCALAR) field = fieldValue(plan.type[i]!, v as JsonValue, plan.names[i]);
       else {
-        const member = (v as { [key: string]: JsonValue })[shapes[plan.slot[i]].keys[from]];
+        const member = (v as { [key: string]: JsonValue })[(plan.slot[i] === 0 ? a : b).keys[from]];
         field = fieldValue(plan.type[i]!, member, plan.names[i]);
       }
       text += i === 0 ? `${plan.names[i]}=${field}` : `,${plan.names[i]}=${field}`;
@@ -608,6 +601,11 @@ export class PointLayout {
     return this.types(series);
   }
 
+  /**
+   * Tagged layout without a Point per row: the measurement and tag set of a series are escaped once
+   * (with the client's own `escape`) and cached; fields are formatted as `Point` formats them,
+   * sorted the same way (flat rows from a plan per shape). Shipping is CPU-bound on the client, so this is most of its cost.
+   */
   private taggedLine(row: HistoryRow): string {
     const prefix = this.taggedPrefix(row);
     const types = this.types(row);

@@ -704,7 +704,7 @@ export class HistoryStore {
       }[];
     // A value SQLite cannot read is returned as read() returns it (marker or text), or as null for a field.
     const edgeValue = (r: { v: unknown; t: string | null; raw: string | null }): JsonValue =>
-      r.raw === null ? fromJsonExtract(r.v, r.t) : path === "$" ? (parseJson(r.raw) ?? null) : null;
+      r.raw === null ? fromJsonExtract(r.v, r.t) : path === "$" ? (parseStoredJson(r.raw) ?? null) : null;
     const firsts = new Map(edge("MIN").map((r) => [r.w, edgeValue(r)]));
     const lasts = new Map(edge("MAX").map((r) => [r.w, edgeValue(r)]));
     return stats.map((s) => ({
@@ -839,10 +839,6 @@ function newBatch(): Batch {
  * than 512 as the `$tooDeep` marker (never parsed), text that does not parse as the string itself.
  */
 export function parseStoredJson(text: string | null): JsonValue | undefined {
-  return parseJson(text);
-}
-
-function parseJson(text: string | null): JsonValue | undefined {
   if (text === null) return undefined;
   // Numbers are the common case: skip the JSON parser for them.
   const n = Number(text);
@@ -860,7 +856,7 @@ function parseJson(text: string | null): JsonValue | undefined {
 
 /** json_extract returns SQL scalars, and JSON text for objects and arrays. */
 function fromJsonExtract(v: unknown, type: string | null): JsonValue {
-  if (type === "object" || type === "array") return parseJson(v as string) ?? null;
+  if (type === "object" || type === "array") return parseStoredJson(v as string) ?? null;
   if (type === "true") return true;
   if (type === "false") return false;
   return (v ?? null) as JsonValue;
@@ -899,7 +895,7 @@ export const OUTBOX_SOURCES: readonly string[] = [
 /**
  * An outbox row: `[id, key, ts, ts_sub, value]`. `key = series_id * 512 + flags`, where
  * flags = ok (256) + has output, error or duration (128) + op code × 16 (OUTBOX_OPS) + source code
- * (OUTBOX_SOURCES). Decode with `outboxKey`.
+ * (OUTBOX_SOURCES). `outboxSeries(key)` gives the series id, `key % 512` the flags.
  */
 export type OutboxTuple = [number, number, number, number, string | null];
 /** `[id, op, source, output, error, duration_ms]` of one row. */
@@ -956,8 +952,8 @@ function fromTuple(r: RawTuple, s: SeriesInfo): HistoryRow {
     ok: r[5] === 1,
     source: r[10],
   };
-  if (r[6] !== null) row.value = parseJson(r[6]);
-  if (r[7] !== null) row.output = parseJson(r[7]);
+  if (r[6] !== null) row.value = parseStoredJson(r[6]);
+  if (r[7] !== null) row.output = parseStoredJson(r[7]);
   if (r[8] !== null) row.error = r[8];
   if (r[9] !== null) row.durationMs = r[9];
   return row;
