@@ -335,10 +335,13 @@ export class ServiceManager implements ServiceRuntimeActions {
           await removeStorageFolder(this.storageDir, u.storageFolder).catch((err) =>
             log.error("could not remove the storage folder of '%s': %s", id, errorMessage(err)),
           );
+      await fsp.rmdir(path.join(this.storageDir, id)).catch(() => undefined);
       this.store.removeServiceFromAllUsers(id);
       if (row.unit !== "")
         for (const chain of [`${row.unit}_IN`, `${row.unit}_OUT`])
           try {
+            // The monitor's total goes back to 0 (it would save its in-memory value again), then the row goes.
+            this.traffic.setChainValue(chain, 0);
             this.store.removeTrafficMonitorData(chain);
           } catch (err) {
             if (!(err instanceof SmNotFoundError)) throw err;

@@ -27,10 +27,11 @@ function writeConfig(dir, extra = {}) {
 async function start(configFile) {
   const l = launch(["--config", configFile]);
   const base = await waitFor(() => /servient on (http:\/\/127\.0\.0\.1:\d+)/.exec(l.out.stdout)?.[1], {
-    what: `the launcher to print its URL (stdout: ${l.out.stdout} stderr: ${l.out.stderr})`,
+    what: `the launcher to print its URL (${configFile})`,
     timeoutMs: 20000,
   }).catch((err) => {
     l.child.kill("SIGKILL");
+    err.message += ` (pid ${l.child.pid}, exit ${l.child.exitCode}, stdout: ${l.out.stdout} stderr: ${l.out.stderr})`;
     throw err;
   });
   const stop = async (signal = "SIGTERM") => {
