@@ -291,9 +291,12 @@ export async function startVo(
       // One count per request: the service manager's traffic monitor when it runs.
       traffic: vo.vo.serviceManager?.traffic,
     });
+  // Known once the server listens; services the service manager restores during start() may be
+  // listed before (GET /), so thingUrls() must not meet an uninitialised binding.
+  let baseUrl = options.http.baseUri ?? "";
   const wot = await servient.start();
   const port = httpServer.getPort();
-  const baseUrl = options.http.baseUri ?? `http://${uriHost(advertised ?? "127.0.0.1")}:${port}`;
+  baseUrl = options.http.baseUri ?? `http://${uriHost(advertised ?? "127.0.0.1")}:${port}`;
 
   function thingUrls(): string[] {
     const byPath = thingsServedBy(httpServer);
