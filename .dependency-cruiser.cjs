@@ -9,6 +9,7 @@
  *   servient                    the composition root (VoPlugin satisfies td/host.ts and vo/host.ts)
  *   config                      options; takes each room's option schema from that room
  *   td/  vo/                    the faces: TD affordances, VO runtime — independent of each other
+ *   service-manager/            seed-000 database, traffic monitor, services (VoPlugin satisfies its host.ts)
  *   recorder/                   node-wot interactions → records
  *   influx/                     outbox → shipper (reads the store)
  *   store/                      SQLite (knows nothing of node-wot)
@@ -104,9 +105,16 @@ module.exports = {
       "The VO room reaches the plugin through vo/host.ts, never through servient.ts, and never reaches into td/.",
     ),
     onlyBelow(
+      "service-manager-uses-only-the-adapter",
+      "^src/service-manager/",
+      ["^src/node-wot/"],
+      "The service manager has its own database (it needs nothing of store/), reaches the plugin through " +
+        "service-manager/host.ts and node-wot through the adapter; it never reaches into td/, vo/ or the recorder.",
+    ),
+    onlyBelow(
       "config-reads-only-option-schemas",
       "^src/config\\.ts$",
-      ["^src/(influx|td|vo|store)/options\\.ts$"],
+      ["^src/(influx|td|vo|store|service-manager)/options\\.ts$"],
       "Each room owns its options; config.ts assembles their schemas and nothing else.",
     ),
     {

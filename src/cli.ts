@@ -21,6 +21,7 @@ import { createHttpServient } from "./node-wot/http-servient";
 import { pathOfThing, thingsServedBy } from "./node-wot/http-server";
 import { afterExpose } from "./node-wot/servient-hooks";
 import { mountDashboard } from "./dashboard";
+import { runAsScript } from "./service-manager";
 import { VoError, VoInputError, errorMessage } from "./errors";
 import type { AffordanceKind } from "./types";
 
@@ -207,6 +208,9 @@ export function buildOptions(
     base = applyEnvironment({}, env);
   }
   const merged = deepMerge(base, args.overrides);
+  // The launcher runs the service manager unless the config turns it off.
+  const sm = (merged.serviceManager ?? {}) as Record<string, unknown>;
+  if (sm.enabled === undefined) merged.serviceManager = { ...sm, enabled: true };
   return {
     options: resolveOptions(merged, args.config ? `config file '${args.config}'` : "options"),
     baseDir,
@@ -281,10 +285,18 @@ export async function startVo(
   });
   if (Object.keys(options.credentials).length > 0) servient.addCredentials(options.credentials);
   const vo = attach(servient, options);
-  if (options.dashboard.enabled) mountDashboard(servient, vo.vo, { metrics: options.dashboard.metrics });
+  if (options.dashboard.enabled)
+    mountDashboard(servient, vo.vo, {
+      metrics: options.dashboard.metrics,
+      // One count per request: the service manager's traffic monitor when it runs.
+      traffic: vo.vo.serviceManager?.traffic,
+    });
+  // Known once the server listens; services the service manager restores during start() may be
+  // listed before (GET /), so thingUrls() must not meet an uninitialised binding.
+  let baseUrl = options.http.baseUri ?? "";
   const wot = await servient.start();
   const port = httpServer.getPort();
-  const baseUrl = options.http.baseUri ?? `http://${uriHost(advertised ?? "127.0.0.1")}:${port}`;
+  baseUrl = options.http.baseUri ?? `http://${uriHost(advertised ?? "127.0.0.1")}:${port}`;
 
   function thingUrls(): string[] {
     const byPath = thingsServedBy(httpServer);
@@ -309,6 +321,8 @@ export async function startVo(
   const stop = () =>
     (stopping ??= (async () => {
       if (catalogue) await new Promise((resolve) => catalogue!.close(resolve));
+      // Services stop (their checksums recorded) while the servient still has its things.
+      await vo.vo.serviceManager?.stopAll();
       await servient.shutdown();
     })());
 
@@ -335,15 +349,16 @@ async function runScript(file: string, wot: typeof WoT, servient: VoServient): P
     );
   if (resolved.endsWith(".ts")) registerTypeScript();
   try {
+    // The things the script exposes are registered as services with path = the script.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- user scripts are CommonJS by design
-    const exported = require(resolved);
+    const exported = runAsScript(resolved, () => require(resolved));
     const fn =
       typeof exported === "function"
         ? exported
         : typeof exported?.default === "function"
           ? exported.default
           : undefined;
-    if (fn) await fn({ WoT: wot, servient });
+    if (fn) await runAsScript(resolved, () => fn({ WoT: wot, servient }));
   } catch (err) {
     const at = whereInScript(err, resolved);
     throw new VoError(`script '${file}' failed: ${errorMessage(err)}${at ? ` (${at})` : ""}`, "VO_SCRIPT");
@@ -637,7 +652,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       ? "npx node-wot-vo"
       : `node ${path.relative(process.cwd(), process.argv[1]) || process.argv[1]}`;
     say(`see the recorded history: ${historyHint(bin, args, options)}`);
-    const history = running.thingUrls()[0];
+    // The script's first thing, not the ServiceManager the launcher exposes beside it.
+    const urls = running.thingUrls();
+    const history = urls.find((u) => !u.endsWith("/servicemanager")) ?? urls[0];
     if (history && options.td.historyAffordances) {
       // With basic configured node-wot asks every request for the thing's credentials.
       const basic = options.http.security?.some((s) => s.scheme === "basic");

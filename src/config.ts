@@ -11,6 +11,7 @@ import { historySchema, type HistoryOptions } from "./store/options";
 import { influxSchema, type InfluxOptions } from "./influx/options";
 import { voSchema, type VoRoomOptions } from "./vo/options";
 import { tdSchema, type TdRoomOptions } from "./td/options";
+import { serviceManagerSchema, type ServiceManagerOptions } from "./service-manager/options";
 
 export interface RecorderOptions {
   /** Record interactions at all. */
@@ -66,6 +67,8 @@ export interface VoOptions {
   catalogue: number;
   /** Launcher only: the browser dashboard at `/dashboard/` and Prometheus metrics at `/metrics`. */
   dashboard: { enabled: boolean; metrics: boolean };
+  /** The service manager (docs/service-manager.md): its database, traffic monitor, Thing and services. */
+  serviceManager: ServiceManagerOptions;
   /** node-wot credentials by thing id: `{ "<id>": { "username": "…", "password": "…" } | { "token": "…" } }`. */
   credentials: Record<string, { username?: string; password?: string; token?: string }>;
 }
@@ -139,6 +142,7 @@ export const OPTIONS_SCHEMA = {
         metrics: { type: "boolean", default: true },
       },
     },
+    serviceManager: serviceManagerSchema,
     credentials: {
       type: "object",
       default: {},

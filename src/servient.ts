@@ -20,12 +20,15 @@ import { HealthMonitor } from "./td/health";
 import type { TdHost } from "./td/host";
 import { startVoRuntime, type VoRuntime } from "./vo";
 import type { VoHost } from "./vo/host";
+import { checkMayChange } from "./td/vo-state";
+import { ServiceManager, type ServiceManagerHost } from "./service-manager";
 import { VoError, errorMessage } from "./errors";
 import { createLogger } from "./log";
 import { adoptLegacySeries } from "./store/identity";
 import { advertiseServedAddresses } from "./node-wot/address";
 import { beforeExpose, decorateThing } from "./node-wot/exposed-thing";
 import { interceptHttpRequests } from "./node-wot/http-server";
+import { reject } from "./node-wot/request-context";
 import { decorateServient, decorateWoT, onAddThing, onShutdown, onStart } from "./node-wot/servient-hooks";
 
 const log = createLogger("servient");
@@ -50,7 +53,7 @@ export interface VoHelpers {
 
 export type VoServient = Servient & VoHelpers;
 
-export class VoPlugin implements TdHost, VoHost {
+export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
   readonly sqliteDb: SqliteDb;
   readonly history: HistoryStore;
   readonly influxdb: InfluxDb;
@@ -58,6 +61,8 @@ export class VoPlugin implements TdHost, VoHost {
   readonly retention: Retention;
   /** The health view and its change events (voHealth / voHealthChanged on every TD). */
   readonly health: HealthMonitor;
+  /** The service manager (`serviceManager.enabled`): its database, traffic monitor, Thing and services. */
+  serviceManager: ServiceManager | undefined;
   private runtime: VoRuntime | undefined;
   private closed = false;
 
@@ -80,6 +85,11 @@ export class VoPlugin implements TdHost, VoHost {
       movedAside: () => movedAsideOf(database),
       onRecorderChange: (listener) => this.history.onStateChange(() => listener()),
     });
+  }
+
+  /** The rule of the VO-state actions, for the ServiceManager Thing: credentials when configured, loopback otherwise. */
+  checkMayChange(thing: ExposedThing): void {
+    checkMayChange(thing, this.servient);
   }
 
   /** The SQLite file in use. */
@@ -124,12 +134,16 @@ export class VoPlugin implements TdHost, VoHost {
     this.health.start();
     await this.influxdb.start();
     this.runtime = await startVoRuntime(this, wot);
+    await this.serviceManager?.start(wot);
   }
 
   /** Commits everything pending, stops background work and closes the file. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.serviceManager
+      ?.close()
+      .catch((err) => log.error("stopping the service manager failed: %s", errorMessage(err)));
     await this.runtime
       ?.stop()
       .catch((err) => log.error("stopping the VO runtime failed: %s", errorMessage(err)));
@@ -161,6 +175,14 @@ export function attach(servient: Servient, input: VoOptionsInput = {}): VoServie
     busyTimeoutMs: options.sqlite.busyTimeoutMs,
   });
   const plugin = new VoPlugin(servient, options, database);
+  if (options.serviceManager.enabled === true) {
+    try {
+      plugin.serviceManager = new ServiceManager(plugin, { onError: reject });
+    } catch (err) {
+      database.close();
+      throw err;
+    }
+  }
   decorateServient(servient, {
     [ATTACHED]: plugin,
     sqlite_db: plugin.sqliteDb,

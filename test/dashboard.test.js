@@ -105,7 +105,10 @@ test("the overview lists the demo thermostat with its VO and device status and t
     await page.waitForSelector("#health-recording");
     assert.match(await page.textContent("#health-recording"), /committing/);
     assert.match(await page.textContent("#health-shipping"), /off/);
-    const things = await page.evaluate(() => window.__dashboard.overview.things);
+    // The launcher exposes the ServiceManager Thing beside the demo thermostat.
+    const all = await page.evaluate(() => window.__dashboard.overview.things);
+    assert.deepEqual(all.map((t) => t.title).sort(), ["Demo Thermostat", "ServiceManager"]);
+    const things = all.filter((t) => t.title !== "ServiceManager");
     assert.equal(things.length, 1);
     assert.equal(things[0].title, "Demo Thermostat");
     assert.equal(things[0].vo, true);

@@ -121,7 +121,11 @@ test("the catalogue answers malformed paths and queries with 400 and the launche
     assert.equal((await rawGet(port, "/no-such-thing")).status, 404);
     const listing = await rawGet(port, "/");
     assert.equal(listing.status, 200);
-    assert.deepEqual(JSON.parse(listing.body), { "Cli Lamp": "/cli-lamp" });
+    // The launcher exposes the ServiceManager Thing beside the script's thing.
+    assert.deepEqual(JSON.parse(listing.body), {
+      "Cli Lamp": "/cli-lamp",
+      ServiceManager: "/servicemanager",
+    });
     const td = await rawGet(port, `/${encodeURIComponent("urn:test:cli-lamp")}`);
     assert.equal(JSON.parse(td.body).title, "Cli Lamp");
     assert.equal(run.child.exitCode, null, "the launcher is still running");

@@ -39,12 +39,13 @@ test("the demo VO starts, GET / lists it, the TD points at the served address, S
     const list = await waitFor(
       async () => {
         const l = await (await fetch(`${base}/`)).json();
-        return l.length > 0 && l;
+        return l.includes(`${base}/demo-thermostat`) && l;
       },
       { what: "GET / to list the demo thing" },
     );
-    assert.deepEqual(list, [`${base}/demo-thermostat`]);
-    const td = await (await fetch(list[0])).json();
+    // The launcher exposes the ServiceManager Thing beside the demo thermostat.
+    assert.deepEqual(list, [`${base}/servicemanager`, `${base}/demo-thermostat`]);
+    const td = await (await fetch(`${base}/demo-thermostat`)).json();
     assert.equal(td.title, "Demo Thermostat");
     const hrefs = JSON.stringify(td).match(/"href":"[^"]+"/g);
     assert.ok(hrefs.length > 0);

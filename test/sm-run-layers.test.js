@@ -1,4 +1,4 @@
-// Layers (issue 10, item 4): identified by the SHA-256 tree digest of docs/service-runtime.md —
+// Layers (issue 10, item 4): identified by the SHA-256 tree digest of docs/service-manager.md —
 // independent of file order and timestamps, changed by any byte, name, execute bit or directory;
 // symlinks refused; a changed or missing layer refused with a clear status.
 "use strict";

@@ -116,6 +116,23 @@ const TEXT = {
   "http.security": 'node-wot security schemes, e.g. `[{"scheme":"basic"}]`, with `credentials`.',
   scripts: "Launcher only: Thing scripts to run, relative to the config file.",
   catalogue: 'Launcher only: port of a vo-wot style catalogue (`GET /` → `{title: "/path"}`); 0: off.',
+  serviceManager:
+    "The service manager (docs/service-manager.md): `<dataDir>/servicemanager.db`, the traffic monitor on every thing, the ServiceManager Thing, Thing scripts run as services.",
+  "serviceManager.enabled":
+    "Run the service manager. Unset: on in the launcher, off for `attach()` (a library user asks for it with `true`).",
+  "serviceManager.servicesDir":
+    "Where service packages live (a directory with `service.json`, or a single script); every path a client gives must resolve inside it. Default `<dataDir>/services`.",
+  "serviceManager.layersDir":
+    "Where installed layers are copied (`sha256-<hex>`). Default `<dataDir>/layers`.",
+  "serviceManager.storageDir":
+    "Root of the services' storage folders (`<id>/<users key>`). Default `<dataDir>/service-storage`.",
+  "serviceManager.period": "Calendar period (UTC) of the traffic totals and of `ulLimit` / `dlLimit`.",
+  "serviceManager.persistIntervalMs":
+    "How often the traffic totals are saved to `trafficmonitor` (a SIGKILL loses at most this much counting), limits re-read, and the totals recorded into the history as the ServiceManager Thing's `trafficTotals` property.",
+  "serviceManager.checkIntervalMs":
+    "How often running services are checked against `stateLimit` and their alert rules, and stopped services against their `ttl`.",
+  "serviceManager.defaultUsers":
+    "The users list a service gets (its storage folder and state checksum) when it is installed.",
   dashboard: "Launcher only: the browser dashboard and the Prometheus metrics (see docs/dashboard.md).",
   "dashboard.enabled":
     "Serve the dashboard at `/dashboard/` (a TD client: it reads what the TDs offer, with their credentials).",

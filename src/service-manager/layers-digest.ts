@@ -2,7 +2,7 @@
  * Content digests of directory trees: the identity of a layer (`layers.digest`), the check of a
  * service directory, and the state checksum of a storage folder (`users.stateCheckSum`).
  *
- * The rule (docs/service-runtime.md, "Digest rule"), version 1:
+ * The rule (docs/service-manager.md, "Digest rule"), version 1:
  *
  *   digest = "sha256:" + hex(SHA-256(manifest))
  *   manifest = "nwvo-tree-v1\n" + one line per entry below the root, sorted by the UTF-8 bytes

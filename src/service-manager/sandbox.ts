@@ -17,7 +17,7 @@
  *   nobody handled, a throw in a timer or in a handler it gave node-wot. Before start() resolves
  *   they make it reject; afterwards they go to `onError`. The process keeps running.
  *
- * `vm` is not a security boundary: services are trusted code (docs/service-runtime.md).
+ * `vm` is not a security boundary: services are trusted code (docs/service-manager.md).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import fs from "node:fs";

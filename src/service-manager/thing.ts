@@ -36,8 +36,30 @@ export interface WotRuntime {
   produce(init: WoT.ExposedThingInit): Promise<WoT.ExposedThing>;
 }
 
+/**
+ * What runs services (manager.ts): with it the Thing gains the install / start / stop actions, and
+ * updateService, removeService, addLayer and removeLayer act on the running services and the files,
+ * not only on the database rows.
+ */
+export interface ServiceRuntimeActions {
+  installService(input: { path: string; digest?: string }): Promise<Service>;
+  /** Package update (stop old, start new, roll back on failure); path/digest undefined: re-read the current path. */
+  updateServicePackage(input: { id: string; path?: string; digest?: string }): Promise<Service>;
+  removeService(id: string): Promise<void>;
+  startService(id: string): Promise<Service>;
+  stopService(id: string): Promise<Service>;
+  addLayer(input: { path: string; digest: string; layerId?: string; osVersion?: string }): Promise<Layer>;
+  removeLayer(digest: string): Promise<void>;
+  /** What the service rows show beyond the columns (traffic this period, things served). */
+  serviceExtras(service: Service): Record<string, unknown>;
+  /** Traffic totals this period (recorded into the history as the `trafficTotals` property). */
+  trafficTotals(): Record<string, unknown>;
+}
+
 export interface ServiceManagerThingOptions {
   wot: WotRuntime;
+  /** Runs services (manager.ts); without it the Thing manages the database only. */
+  runtime?: ServiceRuntimeActions;
   store: ServiceManagerStore;
   traffic: TrafficMonitor;
   /**
@@ -222,12 +244,60 @@ const ACTIONS = {
   ],
 } as const;
 
-type ActionName = keyof typeof ACTIONS;
+const pathSchema = {
+  type: "string",
+  minLength: 1,
+  maxLength: 4096,
+  description: "relative to the services directory",
+};
+const digestSchema = { type: "string", pattern: "^sha256:[0-9a-f]{64}$" };
+
+/** Actions offered only when the Thing has a service runtime (manager.ts). */
+const RUNTIME_ACTIONS = {
+  installService: [
+    "Install service",
+    "Registers the service package at `path` (a directory with service.json, or a single script, inside the services directory; verified against `digest` when given). State init: start it with startService.",
+    object({ path: pathSchema, digest: digestSchema }, ["path"]),
+    serviceSchema,
+  ],
+  startService: [
+    "Start service",
+    "Starts a service (state running). A script that fails leaves status error with the reason.",
+    object({ id: idSchema }, ["id"]),
+    serviceSchema,
+  ],
+  stopService: [
+    "Stop service",
+    "Stops a service (state stopped): its things are destroyed (404), its timers cleared.",
+    object({ id: idSchema }, ["id"]),
+    serviceSchema,
+  ],
+} as const;
+
+/** With a runtime: updateService also takes `digest`, and `path`/`digest` (or `id` alone) update the package. */
+const RUNTIME_UPDATE = [
+  "Update service",
+  "Changes the given fields of a service; with `path` and/or `digest` (or `id` alone) it updates the package: stops the old version, starts the new one (its version must not be lower), and rolls back to the old one when the new one fails (the failure is in the status).",
+  object({ ...SERVICE_FIELDS, digest: digestSchema }, ["id"]),
+  serviceSchema,
+] as const;
+
+const RUNTIME_ADD_LAYER = [
+  "Add layer",
+  "Installs the layer directory at `path` (inside the services directory) after verifying its `digest`; without `path` only the row is added. A taken digest is refused (409).",
+  object({ ...layerFields, digest: digestSchema, path: pathSchema }, ["digest"]),
+  { type: "object", properties: layerFields },
+] as const;
+
+type ActionName = keyof typeof ACTIONS | keyof typeof RUNTIME_ACTIONS;
 
 const GUARD_NOTE = "Needs the servient's permission to change things (credentials, or loopback).";
 
-/** The Thing's TD (before node-wot adds forms). */
-export function serviceManagerThingDescription(title = SERVICE_MANAGER_TITLE): WoT.ExposedThingInit {
+/** The Thing's TD (before node-wot adds forms); `withRuntime`: the service runtime's affordances too. */
+export function serviceManagerThingDescription(
+  title = SERVICE_MANAGER_TITLE,
+  withRuntime = false,
+): WoT.ExposedThingInit {
   const readOnly = (description: string, schema: Record<string, unknown>, uriVariables?: unknown) => ({
     description,
     ...schema,
@@ -238,7 +308,7 @@ export function serviceManagerThingDescription(title = SERVICE_MANAGER_TITLE): W
     [PLUGIN]: true,
   });
   const actions: Record<string, unknown> = {};
-  for (const [name, [actionTitle, description, input, output]] of Object.entries(ACTIONS)) {
+  for (const [name, [actionTitle, description, input, output]] of Object.entries(actionTable(withRuntime))) {
     actions[name] = {
       title: actionTitle,
       description: `${description} ${GUARD_NOTE}`,
@@ -249,11 +319,13 @@ export function serviceManagerThingDescription(title = SERVICE_MANAGER_TITLE): W
       [PLUGIN]: true,
     };
   }
+  const runtime = withRuntime ? runtimeAffordances() : { properties: {}, events: {} };
   return {
     title,
     description:
       "The service manager's database (services, users lists, layers, traffic totals) and its traffic monitor. Added by node-wot-vo.",
     properties: {
+      ...runtime.properties,
       services: readOnly("Every service, by id.", { type: "array", items: serviceSchema }),
       service: readOnly("One service by its id (404 when absent).", serviceSchema, { id: idSchema }),
       users: readOnly("Every users-list row: which service runs for which users list.", {
@@ -288,7 +360,72 @@ export function serviceManagerThingDescription(title = SERVICE_MANAGER_TITLE): W
       ),
     },
     actions,
+    ...(withRuntime ? { events: runtime.events } : {}),
   } as WoT.ExposedThingInit;
+}
+
+type ActionEntry = readonly [string, string, Record<string, unknown>, Record<string, unknown> | undefined];
+
+function actionTable(withRuntime: boolean): Record<string, ActionEntry> {
+  if (!withRuntime) return ACTIONS as unknown as Record<string, ActionEntry>;
+  return {
+    ...(ACTIONS as unknown as Record<string, ActionEntry>),
+    ...(RUNTIME_ACTIONS as unknown as Record<string, ActionEntry>),
+    updateService: RUNTIME_UPDATE as unknown as ActionEntry,
+    addLayer: RUNTIME_ADD_LAYER as unknown as ActionEntry,
+  };
+}
+
+/**
+ * The runtime's recorded affordances: no `vo:plugin` annotation, so the recorder keeps them in the
+ * history (and ships them to InfluxDB) like any device's.
+ */
+function runtimeAffordances(): { properties: Record<string, unknown>; events: Record<string, unknown> } {
+  return {
+    properties: {
+      trafficTotals: {
+        description:
+          "Traffic totals of the current period (bytes in and out, servient-wide and per unit); announced and recorded at every persist tick.",
+        type: "object",
+        properties: {
+          in: { type: "integer" },
+          out: { type: "integer" },
+          units: { type: "string", description: "JSON object: unit → {in, out}" },
+        },
+        readOnly: true,
+        writeOnly: false,
+        observable: true,
+      },
+    },
+    events: {
+      alert: {
+        description:
+          "An alert rule of a service fired or cleared (alertRules: inTraffic, outTraffic, storage).",
+        data: {
+          type: "object",
+          properties: {
+            service: { type: "string" },
+            resource: { type: "string" },
+            kind: { type: "string", enum: ["fired", "cleared"] },
+            value: { type: "number" },
+            at: { type: "string" },
+          },
+        },
+      },
+      serviceEvent: {
+        description:
+          "Something happened to a service the manager did not ask for: its state folder changed since its last stop (stateMismatch), it failed (error), it went over a limit (limit), its TTL ran out (ttl).",
+        data: {
+          type: "object",
+          properties: {
+            service: { type: "string" },
+            kind: { type: "string", enum: ["stateMismatch", "error", "limit", "ttl"] },
+            message: { type: "string" },
+          },
+        },
+      },
+    },
+  };
 }
 
 const ajv = new Ajv({ strict: true, allowUnionTypes: true, allErrors: false });
@@ -303,9 +440,14 @@ ajv.addFormat("date-time", {
     }
   },
 });
-const validators = new Map<ActionName, ValidateFunction>(
-  Object.entries(ACTIONS).map(([name, [, , input]]) => [name as ActionName, ajv.compile(input)]),
-);
+const compile = (withRuntime: boolean) =>
+  new Map<ActionName, ValidateFunction>(
+    Object.entries(actionTable(withRuntime)).map(([name, [, , input]]) => [
+      name as ActionName,
+      ajv.compile(input),
+    ]),
+  );
+const validatorSets = { plain: compile(false), runtime: compile(true) };
 
 /** Produces, wires and exposes the service-manager Thing; resolves the exposed thing. */
 export async function exposeServiceManagerThing(
@@ -314,7 +456,11 @@ export async function exposeServiceManagerThing(
   const { store, traffic, authorize } = options;
   const onError = options.onError ?? ((err: unknown) => err);
   const maxInputBytes = options.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES;
-  const thing = await options.wot.produce(serviceManagerThingDescription(options.title));
+  const runtime = options.runtime;
+  const validators = runtime ? validatorSets.runtime : validatorSets.plain;
+  const thing = await options.wot.produce(
+    serviceManagerThingDescription(options.title, runtime !== undefined),
+  );
 
   const read = (name: string, fn: (o?: WoT.InteractionOptions) => unknown) =>
     thing.setPropertyReadHandler(name, async (o) => {
@@ -324,14 +470,15 @@ export async function exposeServiceManagerThing(
         throw onError(err);
       }
     });
-  read("services", () => store.getServices().map(serviceJson));
+  const serviceOut = (s: Service) => ({ ...serviceJson(s), ...runtime?.serviceExtras(s) });
+  read("services", () => store.getServices().map(serviceOut));
   read("service", (o) => {
     const id = (o?.uriVariables as { id?: unknown } | undefined)?.id;
     if (typeof id !== "string" || id === "")
       throw new VoInputError(
         `the service property needs the uriVariable 'id' (a service id), got ${describe(id)}`,
       );
-    return serviceJson(store.getService(id));
+    return serviceOut(store.getService(id));
   });
   read("users", () => store.getAllUsersServices().map(usersJson));
   read("layers", () => store.getLayers());
@@ -347,19 +494,32 @@ export async function exposeServiceManagerThing(
     thing.setActionHandler(name, async (params) => {
       try {
         authorize(name);
-        const input = await inputOf(name, params, maxInputBytes);
-        const result = fn(input);
+        const input = await inputOf(name, params, maxInputBytes, validators);
+        const result = await fn(input);
         return (result === undefined ? undefined : result) as WoT.InteractionInput | undefined;
       } catch (err) {
         throw onError(err);
       }
     });
   act("addService", (i) => serviceJson(store.addService(serviceFromJson(i) as NewService)));
-  act("updateService", (i) => {
-    const { id, ...changes } = serviceFromJson(i);
-    return serviceJson(store.updateService(id as string, changes as ServiceChanges));
+  act("updateService", async (i) => {
+    const { id, digest, ...changes } = serviceFromJson(i);
+    const { path, ...fields } = changes;
+    if (!runtime) return serviceJson(store.updateService(id as string, changes as ServiceChanges));
+    if (Object.keys(fields).length > 0) store.updateService(id as string, fields as ServiceChanges);
+    if (path !== undefined || digest !== undefined || Object.keys(fields).length === 0)
+      return serviceOut(
+        await runtime.updateServicePackage({
+          id: id as string,
+          path: path as string | undefined,
+          digest: digest as string | undefined,
+        }),
+      );
+    return serviceOut(store.getService(id as string));
   });
-  act("removeService", (i) => void store.removeService(i.id as string));
+  act("removeService", async (i) =>
+    runtime ? void (await runtime.removeService(i.id as string)) : void store.removeService(i.id as string),
+  );
   act("setServiceState", (i) => {
     store.setServiceState(i.id as string, i.state as Service["state"]);
     return serviceJson(store.getService(i.id as string));
@@ -388,7 +548,9 @@ export async function exposeServiceManagerThing(
     store.setUsersStorageFolder(i.users as string[], i.serviceId as string, i.storageFolder as string);
     return usersJson(store.getUsersService(i.users as string[], i.serviceId as string));
   });
-  act("addLayer", (i) => {
+  act("addLayer", async (i) => {
+    if (runtime && typeof i.path === "string")
+      return runtime.addLayer(i as { path: string; digest: string; layerId?: string; osVersion?: string });
     const layer: Layer = {
       digest: i.digest as string,
       layerId: (i.layerId as string | undefined) ?? "",
@@ -398,7 +560,22 @@ export async function exposeServiceManagerThing(
     store.addLayer(layer);
     return store.getLayer(layer.digest);
   });
-  act("removeLayer", (i) => void store.deleteLayerByDigest(i.digest as string));
+  act("removeLayer", async (i) =>
+    runtime
+      ? void (await runtime.removeLayer(i.digest as string))
+      : void store.deleteLayerByDigest(i.digest as string),
+  );
+  if (runtime) {
+    act("installService", async (i) =>
+      serviceOut(await runtime.installService(i as { path: string; digest?: string })),
+    );
+    act("startService", async (i) => serviceOut(await runtime.startService(i.id as string)));
+    act("stopService", async (i) => serviceOut(await runtime.stopService(i.id as string)));
+    thing.setPropertyReadHandler(
+      "trafficTotals",
+      async () => runtime.trafficTotals() as WoT.InteractionInput,
+    );
+  }
   act("setTrafficMonitorData", (i) => chainJson(traffic.setChainValue(i.chain as string, i.value as number)));
 
   await thing.expose();
@@ -410,6 +587,7 @@ async function inputOf(
   name: ActionName,
   params: WoT.InteractionOutput,
   maxBytes: number,
+  validators: Map<ActionName, ValidateFunction>,
 ): Promise<Record<string, unknown>> {
   const bytes = Buffer.from(await params.arrayBuffer());
   if (bytes.length > maxBytes)

@@ -23,8 +23,8 @@
  *   service changes in this process, and at every persist tick (changes by other processes).
  * - Counters for Prometheus: requests and bytes per unit since the process started, never reset.
  */
-import type http from "node:http";
-import type net from "node:net";
+import type * as http from "node:http";
+import type * as net from "node:net";
 import { VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
 import { describe, uint } from "./codec";
