@@ -24,7 +24,11 @@ test.before(async () => {
   browser = await startBrowser(); // fails with what to install when chromium is missing
   smDir = tempDir("nwv-dashboard-sm-");
   process.env.NWV_SM_FILE = path.join(smDir, "sm.sqlite"); // the launcher's child inherits it
-  demo = await startDemo({ scripts: [path.join(ROOT, "things", "demo-vo.js"), FIXTURE] });
+  demo = await startDemo({
+    scripts: [path.join(ROOT, "things", "demo-vo.js"), FIXTURE],
+    // the fixture exposes its own ServiceManager Thing on a store the test seeds
+    serviceManager: { enabled: false },
+  });
   await waitFor(() => /exposed 'ServiceManager'/.test(demo.out.stdout), {
     what: `the ServiceManager thing (stdout: ${demo.out.stdout} stderr: ${demo.out.stderr})`,
     timeoutMs: 30000,
