@@ -11,7 +11,7 @@
  * scrape time.
  */
 import type * as http from "node:http";
-import { timingSafeEqual } from "node:crypto";
+import { authorizationMatches } from "../node-wot/authorization";
 import type { Servient } from "@node-wot/core";
 import { addHttpRoute, addThingRequestGate } from "../node-wot/http-server";
 import { createMetrics, type MetricsHost, type VoMetrics } from "../metrics/metrics";
@@ -186,7 +186,7 @@ function serveMetrics(
     return;
   }
   const credentials = Object.values(host.options?.credentials ?? {});
-  if (credentials.length > 0 && !authorized(req.headers.authorization, credentials)) {
+  if (credentials.length > 0 && !authorizationMatches(req.headers.authorization, credentials)) {
     res.writeHead(401, {
       "WWW-Authenticate": 'Basic realm="node-wot-vo metrics"',
       "Content-Type": "text/plain; charset=utf-8",
@@ -204,30 +204,6 @@ function serveMetrics(
     (err: unknown) =>
       send(res, 500, "text/plain; charset=utf-8", `collecting the metrics failed: ${String(err)}`),
   );
-}
-
-function authorized(header: string | undefined, credentials: Credential[]): boolean {
-  if (!header) return false;
-  const [scheme, value] = header.trim().split(/\s+/, 2);
-  if (!value) return false;
-  if (/^basic$/i.test(scheme)) {
-    const decoded = Buffer.from(value, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return false;
-    const user = decoded.slice(0, colon);
-    const pass = decoded.slice(colon + 1);
-    return credentials.some(
-      (c) => c.username !== undefined && same(c.username, user) && same(c.password ?? "", pass),
-    );
-  }
-  if (/^bearer$/i.test(scheme)) return credentials.some((c) => c.token !== undefined && same(c.token, value));
-  return false;
-}
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /**

@@ -3,7 +3,7 @@
  * IP (the seed's VO tables), readable by any TD client; changed through actions that validate the
  * addresses, refuse duplicates, and are guarded (credentials, or loopback only).
  */
-import { timingSafeEqual } from "node:crypto";
+import { authorizationMatches } from "../node-wot/authorization";
 import type { ExposedThing } from "@node-wot/core";
 import type * as WoT from "wot-typescript-definitions";
 import type { SqliteDb, StatusRow } from "../store/sqlite-db";
@@ -267,7 +267,7 @@ export function checkMayChange(thing: ExposedThing, servient: TdHost["servient"]
     token?: string;
   }[];
   if (credentials.length > 0) {
-    if (authorized(ctx.req.headers.authorization, credentials)) return;
+    if (authorizationMatches(ctx.req.headers.authorization, credentials)) return;
     if (!ctx.res.headersSent) ctx.res.setHeader("WWW-Authenticate", `Basic realm="${thing.id}"`);
     throw new VoInputError(
       "changing the VO state needs this thing's credentials (HTTP Basic username/password or a Bearer token)",
@@ -289,33 +289,6 @@ export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   const a = address.toLowerCase().replace(/^::ffff:/, "");
   return a === "::1" || /^127\.\d+\.\d+\.\d+$/.test(a);
-}
-
-function authorized(
-  header: string | undefined,
-  credentials: { username?: string; password?: string; token?: string }[],
-): boolean {
-  if (!header) return false;
-  const [scheme, value] = header.trim().split(/\s+/, 2);
-  if (!value) return false;
-  if (/^basic$/i.test(scheme)) {
-    const decoded = Buffer.from(value, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return false;
-    const user = decoded.slice(0, colon);
-    const pass = decoded.slice(colon + 1);
-    return credentials.some(
-      (c) => c.username !== undefined && same(c.username, user) && same(c.password ?? "", pass),
-    );
-  }
-  if (/^bearer$/i.test(scheme)) return credentials.some((c) => c.token !== undefined && same(c.token, value));
-  return false;
-}
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The address in an action input: `{ "address": "…" }` or a bare JSON string. */
