@@ -32,7 +32,12 @@ export function overviewPage(main, ctx) {
     ),
     tbody,
   );
-  main.append(h("h1", {}, "Things"), table, h("h2", {}, "Recording and shipping"), healthEl);
+  main.append(
+    h("h1", {}, "Things"),
+    h("div", { class: "scroll-x" }, table),
+    h("h2", {}, "Recording and shipping"),
+    healthEl,
+  );
   ctx.setCrumbs(h("span", {}, "Overview"));
 
   let tds = [];
