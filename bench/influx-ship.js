@@ -16,8 +16,8 @@ const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
 const lib = require("./lib.js");
-const { shipBacklog } = require("./ship-backlog.js");
-const { profiled, topSelf } = require("./profile.js");
+const { forkShipper } = require("./ship-backlog.js");
+const { topSelf } = require("./profile.js");
 const { startInfluxd, startVictoriaMetrics } = require("../test/helpers/servers.js");
 
 const args = lib.flags();
@@ -132,9 +132,12 @@ async function round(side, { bodies, profileName }) {
     else {
       const dir = lib.tempDir("nwv-bench-ship-");
       const copy = await lib.backlogFile(path.join(dir, "vo.sqlite"), records, SERVER.backlog);
-      const run = (profile) =>
-        shipBacklog({ file: copy, url: influx.url, influxdb: subjectOptions(), profile });
-      result = profileName ? await run((fn) => profiled(args.profile, profileName, fn)) : await run();
+      // In a child process of its own, warmed up first: a servient's process, not this one, whose
+      // heap holds the reference's bodies.
+      const profile = profileName ? { dir: path.resolve(args.profile), name: profileName } : undefined;
+      const shipper = forkShipper(copy, influx.url, subjectOptions(), profile);
+      await shipper.ready;
+      result = await shipper.run();
       if (!result.ok || result.shipped !== records)
         throw new Error(`shipped ${result.shipped} of ${records}`);
     }
@@ -151,29 +154,13 @@ async function round(side, { bodies, profileName }) {
   }
 }
 
-/** Ships a small backlog once, untimed, so the subject's first round does not pay for the JIT. */
-async function warmShipper() {
-  const influx = await SERVER.start();
-  try {
-    await SERVER.prepare(influx);
-    const file = await lib.backlogFile(
-      path.join(lib.tempDir("nwv-bench-warm-"), "vo.sqlite"),
-      50_000,
-      SERVER.backlog,
-    );
-    await shipBacklog({ file, url: influx.url, influxdb: subjectOptions() });
-  } finally {
-    await influx.destroy();
-  }
-}
-
 async function main() {
   const dir = lib.tempDir("nwv-bench-ref-");
   const file = await lib.backlogFile(path.join(dir, "vo.sqlite"), records, SERVER.backlog);
   const bodies = await referenceBodies(file);
-  // Warm-up: both sides once, untimed (JIT, page cache, influxd's first start).
+  // Warm-up, untimed: the reference once (page cache, the server's first start); each subject
+  // process warms itself up before it is timed (bench/ship-backlog.js).
   await round("reference", { bodies: bodies.slice(0, 4) });
-  await warmShipper();
   const results = { reference: [], subject: [] };
   for (let r = 0; r < rounds; r++) {
     for (const side of r % 2 === 0 ? ["reference", "subject"] : ["subject", "reference"]) {
