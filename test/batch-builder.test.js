@@ -291,3 +291,33 @@ test("vo-wot layout: one payload per bucket, each line as the reference writes i
   }
   db.close();
 });
+
+test("ids with gaps, and stamps that are not ts × 10⁶ + sub (time 0), are read and built like any row", async () => {
+  const { db, store } = openStore();
+  await Promise.all([1, 2, 3].map((i) => store.append(record("p", i))));
+  await store.append(record("p", 4, { time: 0 })); // an explicit time of 0: its stamp is the slot alone
+  // A row written with an id of its own leaves a gap; the store's next ids follow it.
+  const series = db.prepare("SELECT id FROM wotvo_series WHERE name = 'p'").pluck().get();
+  db.prepare(
+    "INSERT INTO wotvo_history (id, series_id, ts, ts_sub, op, ok, value, source) VALUES (1000, ?, 1700000000000, 7, 'write', 1, '5', 'http')",
+  ).run(series);
+  await Promise.all([6, 7].map((i) => store.append(record("p", i))));
+  const layout = layoutOf();
+  const batches = await buildAll(builderOf(db, store, layout, { readChunkRows: 2 }));
+  const built = linesById(batches);
+  const rows = store.readAfter(0, 100);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [1, 2, 3, 4, 1000, 1001, 1002],
+  );
+  for (const row of rows)
+    assert.equal(built.get(row.id).line, layout.buildWithPoint(row).line, `row ${row.id}`);
+  assert.match(built.get(4).line, / 500000$/, "time 0: the nanosecond stamp is the slot");
+  const last = batches[batches.length - 1];
+  assert.equal(last.last, 1002);
+  assert.equal(
+    batches.reduce((n, b) => n + b.count, 0),
+    7,
+  );
+  db.close();
+});
