@@ -29,6 +29,12 @@ import { errorMessage } from "../errors";
 import { ROW_OVERHEAD_BYTES, type PendingDead, type ShippedRange } from "./outbox-cursor";
 import { scalarFieldsOfText, type AffordanceTypes, type PointLayout } from "./points";
 
+/** `text` as one flat string (V8 flattens a string built by concatenation when it is indexed). */
+function flat(text: string): string {
+  void text.charCodeAt(0);
+  return text;
+}
+
 /** The stamp of an outbox row's text: between its first and second space. */
 function stampOf(text: string): string {
   const space = text.indexOf(" ");
@@ -50,7 +56,8 @@ export class Payload {
   /** Character offset just past each line in `text` (lines are separated by "\n"). */
   readonly ends: number[] = [];
   private parts: string[] = [];
-  private pending: string[] = [];
+  /** The lines of the chunk being built, already separated (a string grown by +=, flattened once). */
+  private pending = "";
   private chars = 0;
 
   constructor(readonly bucket: string) {}
@@ -60,9 +67,17 @@ export class Payload {
   }
 
   add(line: string, id: number): void {
-    this.pending.push(line);
+    this.addParts(line, "", "", id);
+  }
+
+  /** Adds the line `a + b + c` without making it a string of its own first. */
+  addParts(a: string, b: string, c: string, id: number): void {
+    if (this.pending.length > 0) this.pending += "\n";
+    this.pending += a;
+    this.pending += b;
+    this.pending += c;
     this.ids.push(id);
-    const end = this.chars + line.length;
+    const end = this.chars + a.length + b.length + c.length;
     this.ends.push(end);
     this.chars = end + 1;
   }
@@ -70,8 +85,8 @@ export class Payload {
   /** Ends a chunk: its lines become one flat string. */
   seal(): void {
     if (this.pending.length === 0) return;
-    this.parts.push(this.pending.join("\n"));
-    this.pending = [];
+    this.parts.push(flat(this.pending));
+    this.pending = "";
   }
 
   /** Every line, separated by "\n". */
@@ -148,7 +163,7 @@ export class Batch implements ShippedRange {
 /** What the builder keeps per series (until a title changes). */
 interface SeriesLines {
   info: SeriesInfo;
-  /** Line prefixes by op × source code (flags & 0x7f). */
+  /** Line prefixes by op × source code (flags & 0x7f), each with the space after it. */
   prefixes: (string | undefined)[];
   /** The TD types (looked up again every TYPES_TTL_MS); `integer`: the value's says integer. */
   types: AffordanceTypes | undefined;
@@ -259,10 +274,11 @@ export class BatchBuilder {
           }
           if (fields !== undefined) {
             const id = ids === undefined ? first + i : ids[i];
-            const stamp = second < 0 ? text.slice(space + 1) : text.slice(space + 1, second);
+            // " <stamp>", with the space before it, as a slice of the row's text.
+            const stamp = second < 0 ? text.slice(space) : text.slice(space, second);
             const prefix = series.prefixes[opSource] ?? this.prefix(series, opSource);
             payload ??= this.payloadFor(batch, bucket);
-            payload.add(`${prefix} ${fields} ${stamp}`, id);
+            payload.addParts(prefix, fields, stamp, id);
             batch.row(id, (value === null ? 0 : value.length) + ROW_OVERHEAD_BYTES);
             continue;
           }
@@ -371,13 +387,14 @@ export class BatchBuilder {
     return lines;
   }
 
+  /** The line prefix (measurement and tags) of a series and op × source code, with its space. */
   private prefix(series: SeriesLines, opSource: number): string {
-    const prefix = this.layout.taggedPrefix({
+    const prefix = `${this.layout.taggedPrefix({
       ...series.info,
       seriesId: series.info.id,
       op: OUTBOX_OPS[opSource >> 4] as RecordOp,
       source: OUTBOX_SOURCES[opSource & 15],
-    });
+    })} `;
     series.prefixes[opSource] = prefix;
     return prefix;
   }
