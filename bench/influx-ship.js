@@ -13,7 +13,6 @@
 // a CPU profile of one subject round (the shipping only) and prints its top self-time functions.
 "use strict";
 const fs = require("node:fs");
-const http = require("node:http");
 const path = require("node:path");
 const lib = require("./lib.js");
 const { forkShipper } = require("./ship-backlog.js");
@@ -57,59 +56,19 @@ const SERVER = victoria
 
 /** The lines the shipper sends for the backlog, one body per batch, built before any timing. */
 async function referenceBodies(file) {
-  const dist = path.join(__dirname, "..", "dist");
-  const { openDatabase } = require(path.join(dist, "store", "database.js"));
-  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
-  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
-  const { BatchBuilder } = require(path.join(dist, "influx", "batch-builder.js"));
-  const { resolveOptions } = require(path.join(dist, "config.js"));
-  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
-  const store = new HistoryStore(db);
-  const options = resolveOptions({ influxdb: { ...SERVER.options, batchSize } }).influxdb;
-  // The helper's own layout (private in TypeScript): the reference lines are the very bytes the
-  // shipper sends for this backlog.
-  const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
-  const builder = new BatchBuilder(db, store, layout, options, () => new Promise((r) => setImmediate(r)));
-  const bodies = [];
-  for (let b = await builder.build(0, () => false); b; b = await builder.build(b.last, () => false)) {
-    for (const p of b.payloads) bodies.push(Buffer.from(p.text));
-  }
-  store.close();
-  db.close();
-  return bodies;
+  const payloads = await lib.backlogPayloads(file, { ...SERVER.options, batchSize });
+  return payloads.map((p) => Buffer.from(p.text));
 }
 
 /** POSTs the bodies one after another over one keep-alive connection: { seconds, cpuUs }. */
 async function postAll(url, bodies) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const { hostname, port } = new URL(url);
-  const post = (body) =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: hostname,
-          port,
-          path: SERVER.writePath,
-          method: "POST",
-          agent,
-          headers: { "content-type": "text/plain; charset=utf-8", "content-length": body.length },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () =>
-            res.statusCode === 204 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
-          );
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+  const { post, close } = lib.poster(url, SERVER.writePath);
   const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   for (const body of bodies) await post(body);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const used = process.cpuUsage(cpu);
-  agent.destroy();
+  close();
   return { seconds, cpuUs: used.user + used.system };
 }
 

@@ -48,24 +48,7 @@ async function shipBacklog({ file, url, influxdb = {}, profile = (fn) => fn() })
  * servient that has been running: the JIT has seen the shipping code before it is timed.
  */
 async function warmUp(file, rows) {
-  const { openDatabase } = require(path.join(dist, "store", "database.js"));
-  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
-  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
-  const { BatchBuilder } = require(path.join(dist, "influx", "batch-builder.js"));
-  const { resolveOptions } = require(path.join(dist, "config.js"));
-  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
-  const store = new HistoryStore(db);
-  const options = resolveOptions({ influxdb: { apiVersion: 1 } }).influxdb;
-  const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
-  const builder = new BatchBuilder(db, store, layout, options, () => new Promise((r) => setImmediate(r)));
-  for (let after = 0; after < rows;) {
-    const batch = await builder.build(after, () => false);
-    if (!batch) break;
-    for (const p of batch.payloads) void p.text;
-    after = batch.last;
-  }
-  store.close();
-  db.close();
+  await require("./lib.js").backlogPayloads(file, {}, rows);
 }
 
 module.exports = { shipBacklog, warmUp };
