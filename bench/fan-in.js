@@ -9,8 +9,8 @@
 // Quick: 100,000 records per process, 2 rounds; --full: 250,000 per process, 3 rounds.
 "use strict";
 const path = require("node:path");
-const { fork } = require("node:child_process");
 const lib = require("./lib.js");
+const { forkShipper } = require("./ship-backlog.js");
 const { startInfluxd } = require("../test/helpers/servers.js");
 
 const args = lib.flags();
@@ -18,18 +18,11 @@ const records = args.records ?? (args.full ? 250_000 : 100_000);
 const rounds = args.rounds ?? (args.full ? 3 : 2);
 const PROCESSES = 4;
 
-/** Starts `n` shippers on their backlogs; resolves their results once all are done. */
+/** Starts `n` shippers on their backlogs (warmed up first); resolves their results once all are done. */
 async function ship(url, files) {
-  const children = files.map((file) =>
-    fork(path.join(__dirname, "ship-backlog.js"), [file, url, JSON.stringify({})], { stdio: "inherit" }),
-  );
-  const message = (child) => new Promise((resolve) => child.once("message", resolve));
-  await Promise.all(children.map(message)); // ready
-  const results = children.map(message);
-  for (const child of children) child.send("go");
-  const done = await Promise.all(results);
-  for (const r of done) if (r.error) throw new Error(r.error);
-  return done;
+  const shippers = files.map((file) => forkShipper(file, url));
+  await Promise.all(shippers.map((s) => s.ready));
+  return Promise.all(shippers.map((s) => s.run()));
 }
 
 async function round(n) {

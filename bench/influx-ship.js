@@ -13,11 +13,10 @@
 // a CPU profile of one subject round (the shipping only) and prints its top self-time functions.
 "use strict";
 const fs = require("node:fs");
-const http = require("node:http");
 const path = require("node:path");
 const lib = require("./lib.js");
-const { shipBacklog } = require("./ship-backlog.js");
-const { profiled, topSelf } = require("./profile.js");
+const { forkShipper } = require("./ship-backlog.js");
+const { topSelf } = require("./profile.js");
 const { startInfluxd, startVictoriaMetrics } = require("../test/helpers/servers.js");
 
 const args = lib.flags();
@@ -57,59 +56,19 @@ const SERVER = victoria
 
 /** The lines the shipper sends for the backlog, one body per batch, built before any timing. */
 async function referenceBodies(file) {
-  const dist = path.join(__dirname, "..", "dist");
-  const { openDatabase } = require(path.join(dist, "store", "database.js"));
-  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
-  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
-  const { BatchBuilder } = require(path.join(dist, "influx", "batch-builder.js"));
-  const { resolveOptions } = require(path.join(dist, "config.js"));
-  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
-  const store = new HistoryStore(db);
-  const options = resolveOptions({ influxdb: { ...SERVER.options, batchSize } }).influxdb;
-  // The helper's own layout (private in TypeScript): the reference lines are the very bytes the
-  // shipper sends for this backlog.
-  const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
-  const builder = new BatchBuilder(db, store, layout, options, () => new Promise((r) => setImmediate(r)));
-  const bodies = [];
-  for (let b = await builder.build(0, () => false); b; b = await builder.build(b.last, () => false)) {
-    for (const p of b.payloads) bodies.push(Buffer.from(p.text));
-  }
-  store.close();
-  db.close();
-  return bodies;
+  const payloads = await lib.backlogPayloads(file, { ...SERVER.options, batchSize });
+  return payloads.map((p) => Buffer.from(p.text));
 }
 
 /** POSTs the bodies one after another over one keep-alive connection: { seconds, cpuUs }. */
 async function postAll(url, bodies) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const { hostname, port } = new URL(url);
-  const post = (body) =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: hostname,
-          port,
-          path: SERVER.writePath,
-          method: "POST",
-          agent,
-          headers: { "content-type": "text/plain; charset=utf-8", "content-length": body.length },
-        },
-        (res) => {
-          res.resume();
-          res.on("end", () =>
-            res.statusCode === 204 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`)),
-          );
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+  const { post, close } = lib.poster(url, SERVER.writePath);
   const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   for (const body of bodies) await post(body);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const used = process.cpuUsage(cpu);
-  agent.destroy();
+  close();
   return { seconds, cpuUs: used.user + used.system };
 }
 
@@ -132,9 +91,12 @@ async function round(side, { bodies, profileName }) {
     else {
       const dir = lib.tempDir("nwv-bench-ship-");
       const copy = await lib.backlogFile(path.join(dir, "vo.sqlite"), records, SERVER.backlog);
-      const run = (profile) =>
-        shipBacklog({ file: copy, url: influx.url, influxdb: subjectOptions(), profile });
-      result = profileName ? await run((fn) => profiled(args.profile, profileName, fn)) : await run();
+      // In a child process of its own, warmed up first: a servient's process, not this one, whose
+      // heap holds the reference's bodies.
+      const profile = profileName ? { dir: path.resolve(args.profile), name: profileName } : undefined;
+      const shipper = forkShipper(copy, influx.url, subjectOptions(), profile);
+      await shipper.ready;
+      result = await shipper.run();
       if (!result.ok || result.shipped !== records)
         throw new Error(`shipped ${result.shipped} of ${records}`);
     }
@@ -151,29 +113,13 @@ async function round(side, { bodies, profileName }) {
   }
 }
 
-/** Ships a small backlog once, untimed, so the subject's first round does not pay for the JIT. */
-async function warmShipper() {
-  const influx = await SERVER.start();
-  try {
-    await SERVER.prepare(influx);
-    const file = await lib.backlogFile(
-      path.join(lib.tempDir("nwv-bench-warm-"), "vo.sqlite"),
-      50_000,
-      SERVER.backlog,
-    );
-    await shipBacklog({ file, url: influx.url, influxdb: subjectOptions() });
-  } finally {
-    await influx.destroy();
-  }
-}
-
 async function main() {
   const dir = lib.tempDir("nwv-bench-ref-");
   const file = await lib.backlogFile(path.join(dir, "vo.sqlite"), records, SERVER.backlog);
   const bodies = await referenceBodies(file);
-  // Warm-up: both sides once, untimed (JIT, page cache, influxd's first start).
+  // Warm-up, untimed: the reference once (page cache, the server's first start); each subject
+  // process warms itself up before it is timed (bench/ship-backlog.js).
   await round("reference", { bodies: bodies.slice(0, 4) });
-  await warmShipper();
   const results = { reference: [], subject: [] };
   for (let r = 0; r < rounds; r++) {
     for (const side of r % 2 === 0 ? ["reference", "subject"] : ["subject", "reference"]) {

@@ -192,6 +192,79 @@ async function backlogFile(dest, records, { seed = 42, numeric = false, things =
   return dest;
 }
 
+/**
+ * The payloads the shipper sends for the backlog in `file`, built by the plugin's own batch
+ * builder and layout (so a reference is the very bytes the shipper sends): one per batch and
+ * bucket, `{ bucket, text, lines() }`, up to `maxRows` rows. `influxdb`: the options (layout, …).
+ */
+async function backlogPayloads(file, influxdb = {}, maxRows = Infinity) {
+  const dist = path.join(__dirname, "..", "dist");
+  const { openDatabase } = require(path.join(dist, "store", "database.js"));
+  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
+  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
+  const { BatchBuilder } = require(path.join(dist, "influx", "batch-builder.js"));
+  const { resolveOptions } = require(path.join(dist, "config.js"));
+  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
+  const store = new HistoryStore(db);
+  const options = resolveOptions({ influxdb: { apiVersion: 1, ...influxdb } }).influxdb;
+  // The helper's own layout (private in TypeScript, reachable from JavaScript).
+  const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
+  const builder = new BatchBuilder(db, store, layout, options, () => new Promise((r) => setImmediate(r)));
+  const payloads = [];
+  let rows = 0;
+  for (
+    let b = await builder.build(0, () => false);
+    b && rows < maxRows;
+    b = await builder.build(b.last, () => false)
+  ) {
+    rows += b.count;
+    for (const p of b.payloads) {
+      payloads.push({
+        bucket: p.bucket,
+        text: p.text,
+        lines: () => Array.from({ length: p.count }, (_, i) => p.line(i)),
+      });
+    }
+  }
+  store.close();
+  db.close();
+  return payloads;
+}
+
+/**
+ * POSTs bodies to `url` + `path` over one keep-alive connection: `post(body)` resolves on 204 (or
+ * 2xx), rejects otherwise; `close()` ends the connection.
+ */
+function poster(url, requestPath) {
+  const http = require("node:http");
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const { hostname, port } = new URL(url);
+  const post = (body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: hostname,
+          port,
+          path: requestPath,
+          method: "POST",
+          agent,
+          headers: { "content-type": "text/plain; charset=utf-8", "content-length": body.length },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            res.statusCode >= 200 && res.statusCode < 300
+              ? resolve()
+              : reject(new Error(`HTTP ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  return { post, close: () => agent.destroy() };
+}
+
 function tempDir(prefix = "nwv-bench-") {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -208,5 +281,7 @@ module.exports = {
   mixedRecord,
   rememberSchemas,
   backlogFile,
+  backlogPayloads,
+  poster,
   tempDir,
 };

@@ -48,35 +48,46 @@ async function shipBacklog({ file, url, influxdb = {}, profile = (fn) => fn() })
  * servient that has been running: the JIT has seen the shipping code before it is timed.
  */
 async function warmUp(file, rows) {
-  const { openDatabase } = require(path.join(dist, "store", "database.js"));
-  const { HistoryStore } = require(path.join(dist, "store", "history.js"));
-  const { InfluxDb } = require(path.join(dist, "influx", "influxdb.js"));
-  const { BatchBuilder } = require(path.join(dist, "influx", "batch-builder.js"));
-  const { resolveOptions } = require(path.join(dist, "config.js"));
-  const db = openDatabase({ file, synchronous: "normal", busyTimeoutMs: 5000 });
-  const store = new HistoryStore(db);
-  const options = resolveOptions({ influxdb: { apiVersion: 1 } }).influxdb;
-  const layout = new InfluxDb({ ...options, enabled: true }, store, db).layout;
-  const builder = new BatchBuilder(db, store, layout, options, () => new Promise((r) => setImmediate(r)));
-  for (let after = 0; after < rows;) {
-    const batch = await builder.build(after, () => false);
-    if (!batch) break;
-    for (const p of batch.payloads) void p.text;
-    after = batch.last;
-  }
-  store.close();
-  db.close();
+  await require("./lib.js").backlogPayloads(file, {}, rows);
 }
 
 module.exports = { shipBacklog, warmUp };
 
-// As a child process: argv <file> <url> <influxdb options JSON>; warms up, says ready, starts on "go".
+/**
+ * Forks this file as a child process on `file`: resolves { child, ready } where `ready` settles when
+ * it has warmed up; `child.send("go")` starts it, its next message is the result.
+ */
+function forkShipper(file, url, influxdb = {}, profile) {
+  const { fork } = require("node:child_process");
+  const args = [file, url, JSON.stringify(influxdb), ...(profile ? [profile.dir, profile.name] : [])];
+  const child = fork(__filename, args, { stdio: "inherit" });
+  const message = () => new Promise((resolve) => child.once("message", resolve));
+  const ready = message().then((m) => {
+    if (m.error) throw new Error(m.error);
+  });
+  const run = async () => {
+    const result = message();
+    child.send("go");
+    const r = await result;
+    if (r.error) throw new Error(r.error);
+    return r;
+  };
+  return { child, ready, run };
+}
+
+module.exports.forkShipper = forkShipper;
+
+// As a child process: argv <file> <url> <influxdb options JSON> [profile dir, name]; warms up, says
+// ready, starts on "go".
 if (require.main === module) {
-  const [file, url, json] = process.argv.slice(2);
+  const [file, url, json, profileDir, profileName] = process.argv.slice(2);
   process.once("message", async () => {
     try {
       const started = Date.now();
-      const result = await shipBacklog({ file, url, influxdb: JSON.parse(json ?? "{}") });
+      const profile = profileDir
+        ? (fn) => require("./profile.js").profiled(profileDir, profileName, fn)
+        : undefined;
+      const result = await shipBacklog({ file, url, influxdb: JSON.parse(json ?? "{}"), profile });
       process.send({ ...result, started, ended: Date.now() });
     } catch (err) {
       process.send({ error: String(err?.stack ?? err) });

@@ -5,7 +5,7 @@
 // alternate; the subject's round also says how many points shipped during the load and that the
 // backlog was still shipping at its end.
 //
-//   npm run build && node bench/ship-starve.js [--full] [--records N] [--rounds R] [--seconds S]
+//   npm run build && node bench/ship-starve.js [--full] [--records N] [--rounds R] [--seconds S] [--share F]
 //
 // Quick: a 200,000-record backlog, 3 rounds × 4 s; --full: 1,000,000 records, 5 rounds × 5 s.
 "use strict";
@@ -25,7 +25,16 @@ async function round(shipping) {
   await lib.backlogFile(path.join(dir, "vo.sqlite"), records);
   const influx = shipping ? await startInfluxd() : undefined;
   const options = influx
-    ? { influxdb: { enabled: true, apiVersion: 1, url: influx.url, database: "bench", createBucket: true } }
+    ? {
+        influxdb: {
+          enabled: true,
+          apiVersion: 1,
+          url: influx.url,
+          database: "bench",
+          createBucket: true,
+          ...(args.share ? { busyShare: args.share } : {}),
+        },
+      }
     : {};
   const { child, port } = await startServer("on", dir, { BENCH_OPTIONS: JSON.stringify(options) });
   try {

@@ -99,6 +99,9 @@ const TEXTS = [
   '{"k ey,=":"v\\n","%":1,"":2}',
   '{"deep":{"a":{"b":1}},"n":1}',
   '{"list":[1,2],"n":7}',
+  '{"q":"say \\"hi\\"","b":"back\\\\slash","u":"\u00fcber","e":"\ud83d\ude00","lone":"\\ud800","c":"\\u0001"}',
+  '{"2":1,"1":2,"b":3,"0":null}',
+  '{"big":1e21,"neg":-0,"tiny":1e-7,"long":0.1000000000000000055511151231257827,"exp":2E3}',
   '{"m1":1,"m2":2,"m3":3,"m4":4,"m5":5,"m6":6}',
   '{"__proto__":1,"n":2}',
 ];
@@ -286,5 +289,35 @@ test("vo-wot layout: one payload per bucket, each line as the reference writes i
     const point = reference.buildWithPoint(row);
     assert.deepEqual(built.get(row.id), { line: point.line, bucket: point.bucket });
   }
+  db.close();
+});
+
+test("ids with gaps, and stamps that are not ts × 10⁶ + sub (time 0), are read and built like any row", async () => {
+  const { db, store } = openStore();
+  await Promise.all([1, 2, 3].map((i) => store.append(record("p", i))));
+  await store.append(record("p", 4, { time: 0 })); // an explicit time of 0: its stamp is the slot alone
+  // A row written with an id of its own leaves a gap; the store's next ids follow it.
+  const series = db.prepare("SELECT id FROM wotvo_series WHERE name = 'p'").pluck().get();
+  db.prepare(
+    "INSERT INTO wotvo_history (id, series_id, ts, ts_sub, op, ok, value, source) VALUES (1000, ?, 1700000000000, 7, 'write', 1, '5', 'http')",
+  ).run(series);
+  await Promise.all([6, 7].map((i) => store.append(record("p", i))));
+  const layout = layoutOf();
+  const batches = await buildAll(builderOf(db, store, layout, { readChunkRows: 2 }));
+  const built = linesById(batches);
+  const rows = store.readAfter(0, 100);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [1, 2, 3, 4, 1000, 1001, 1002],
+  );
+  for (const row of rows)
+    assert.equal(built.get(row.id).line, layout.buildWithPoint(row).line, `row ${row.id}`);
+  assert.match(built.get(4).line, / 500000$/, "time 0: the nanosecond stamp is the slot");
+  const last = batches[batches.length - 1];
+  assert.equal(last.last, 1002);
+  assert.equal(
+    batches.reduce((n, b) => n + b.count, 0),
+    7,
+  );
   db.close();
 });

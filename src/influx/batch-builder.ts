@@ -4,7 +4,7 @@
  * description, never its value stringified) and never stops the queue. It also counts each row's
  * size for the outbox cursor. The official client's WriteBuffer, fed from SQLite.
  *
- * Rows are read once, `readChunkRows` at a time, as packed raw tuples (HistoryStore.readOutbox),
+ * Rows are read once, `readChunkRows` at a time, one text per row (HistoryStore.readOutbox),
  * with `pause(stepMs)` awaited between chunks. In the tagged layout a scalar value (most rows)
  * becomes its line straight from the stored JSON text: no parse, no intermediate row object, the
  * series' measurement and tags escaped once per batch. Anything else is parsed and built through
@@ -17,16 +17,30 @@ import {
   OUTBOX_OPS,
   OUTBOX_SOURCES,
   outboxSeries,
+  outboxStamp,
   parseStoredJson,
   type HistoryStore,
   type OutboxExtras,
-  type OutboxTuple,
+  type OutboxChunk,
   type SeriesInfo,
 } from "../store/history";
 import type { HistoryRow, RecordOp } from "../types";
 import { errorMessage } from "../errors";
 import { ROW_OVERHEAD_BYTES, type PendingDead, type ShippedRange } from "./outbox-cursor";
-import { nanos, scalarFieldsOfText, type AffordanceTypes, type PointLayout } from "./points";
+import { scalarFieldsOfText, type AffordanceTypes, type PointLayout } from "./points";
+
+/** `text` as one flat string (V8 flattens a string built by concatenation when it is indexed). */
+function flat(text: string): string {
+  void text.charCodeAt(0);
+  return text;
+}
+
+/** The stamp of an outbox row's text: between its first and second space. */
+function stampOf(text: string): string {
+  const space = text.indexOf(" ");
+  const second = text.indexOf(" ", space + 1);
+  return second < 0 ? text.slice(space + 1) : text.slice(space + 1, second);
+}
 
 /** Characters of a row's stored value quoted in the dead letter of a row that cannot be shipped. */
 const DESCRIBE_CHARS = 200;
@@ -42,7 +56,8 @@ export class Payload {
   /** Character offset just past each line in `text` (lines are separated by "\n"). */
   readonly ends: number[] = [];
   private parts: string[] = [];
-  private pending: string[] = [];
+  /** The lines of the chunk being built, already separated (a string grown by +=, flattened once). */
+  private pending = "";
   private chars = 0;
 
   constructor(readonly bucket: string) {}
@@ -52,9 +67,17 @@ export class Payload {
   }
 
   add(line: string, id: number): void {
-    this.pending.push(line);
+    this.addParts(line, "", "", id);
+  }
+
+  /** Adds the line `a + b + c` without making it a string of its own first. */
+  addParts(a: string, b: string, c: string, id: number): void {
+    if (this.pending.length > 0) this.pending += "\n";
+    this.pending += a;
+    this.pending += b;
+    this.pending += c;
     this.ids.push(id);
-    const end = this.chars + line.length;
+    const end = this.chars + a.length + b.length + c.length;
     this.ends.push(end);
     this.chars = end + 1;
   }
@@ -62,8 +85,8 @@ export class Payload {
   /** Ends a chunk: its lines become one flat string. */
   seal(): void {
     if (this.pending.length === 0) return;
-    this.parts.push(this.pending.join("\n"));
-    this.pending = [];
+    this.parts.push(flat(this.pending));
+    this.pending = "";
   }
 
   /** Every line, separated by "\n". */
@@ -140,7 +163,7 @@ export class Batch implements ShippedRange {
 /** What the builder keeps per series (until a title changes). */
 interface SeriesLines {
   info: SeriesInfo;
-  /** Line prefixes by op × source code (flags & 0x7f). */
+  /** Line prefixes by op × source code (flags & 0x7f), each with the space after it. */
   prefixes: (string | undefined)[];
   /** The TD types (looked up again every TYPES_TTL_MS); `integer`: the value's says integer. */
   types: AffordanceTypes | undefined;
@@ -184,14 +207,14 @@ export class BatchBuilder {
     const { batchSize, readChunkRows } = this.options;
     while (batch.count < batchSize) {
       const started = performance.now();
-      const rows = this.history.readOutbox(batch.last, Math.min(readChunkRows, batchSize - batch.count));
-      if (rows.length === 0) break;
+      const chunk = this.history.readOutbox(batch.last, Math.min(readChunkRows, batchSize - batch.count));
+      if (chunk.rows.length === 0) break;
       if (this.history.seriesRevision !== this.seriesRevision || this.series.size > MAX_CACHED_SERIES) {
         this.series.clear();
         this.seriesRevision = this.history.seriesRevision;
       }
-      this.buildRows(batch, rows, Date.now());
-      if (rows.length < readChunkRows) break;
+      this.buildRows(batch, chunk, Date.now());
+      if (chunk.rows.length < readChunkRows) break;
       await this.pause(performance.now() - started);
       if (cancelled()) return undefined;
     }
@@ -202,16 +225,21 @@ export class BatchBuilder {
    * One chunk: the rows the stored text makes lines of at once, then the others (parsed and built
    * the general way, their op, source, output, error and duration read in one statement).
    */
-  private buildRows(batch: Batch, rows: OutboxTuple[], now: number): void {
+  private buildRows(batch: Batch, chunk: OutboxChunk, now: number): void {
     const layout = this.layout;
     const tagged = layout.taggedLayout;
     const bucket = layout.defaultBucket;
+    const { rows, ids } = chunk;
+    const first = batch.last + 1;
     let payload: Payload | undefined = batch.payloads.find((p) => p.bucket === bucket);
     let general: number[] | undefined;
     let incomplete: number[] | undefined;
     for (let i = 0; i < rows.length; i++) {
-      const row = rows[i];
-      const key = row[1];
+      const text = rows[i];
+      // "<key> <stamp>[ <value>]": the key is a decimal integer.
+      const space = text.indexOf(" ");
+      let key = 0;
+      for (let c = 0; c < space; c++) key = key * 10 + text.charCodeAt(c) - 48;
       const flags = key % 512;
       const opSource = flags & 0x7f;
       const complete = (flags & OUTBOX_MORE) === 0 && opSource >= 16 && (opSource & 15) !== 0;
@@ -222,49 +250,72 @@ export class BatchBuilder {
           series = this.seriesLines(seriesId, now);
         }
         const ok = (flags & OUTBOX_OK) !== 0;
-        if (series !== null && series.fast && (ok || series.info.kind !== "property")) {
-          const value = row[4];
+        const second = text.indexOf(" ", space + 1);
+        if (
+          series !== null &&
+          series.fast &&
+          (ok || series.info.kind !== "property") &&
+          text.charCodeAt(space + 1) !== 61
+        ) {
+          const value = second < 0 ? null : text.slice(second + 1);
           let fields = scalarFieldsOfText(value, ok, series.integer);
           if (fields === undefined && value !== null && value.charCodeAt(0) === 123) {
             // "{": a flat object is written from a plan of its shape, not the general way.
-            const kind = series.info.kind;
+            const parsed = parseStoredJson(value);
             fields = layout.flatFields(
-              kind,
+              series.info.kind,
               ok,
               undefined,
               undefined,
-              parseStoredJson(value),
+              parsed,
               undefined,
               series.types,
             );
           }
           if (fields !== undefined) {
+            const id = ids === undefined ? first + i : ids[i];
+            // " <stamp>", with the space before it, as a slice of the row's text.
+            const stamp = second < 0 ? text.slice(space) : text.slice(space, second);
             const prefix = series.prefixes[opSource] ?? this.prefix(series, opSource);
             payload ??= this.payloadFor(batch, bucket);
-            payload.add(`${prefix} ${fields} ${nanos(row[2], row[3])}`, row[0]);
-            batch.row(row[0], (value === null ? 0 : value.length) + ROW_OVERHEAD_BYTES);
+            payload.addParts(prefix, fields, stamp, id);
+            batch.row(id, (value === null ? 0 : value.length) + ROW_OVERHEAD_BYTES);
             continue;
           }
         }
       }
       (general ??= []).push(i);
-      if (!complete) (incomplete ??= []).push(row[0]);
+      if (!complete) (incomplete ??= []).push(ids === undefined ? first + i : ids[i]);
     }
     batch.count += rows.length;
-    const last = rows[rows.length - 1];
-    batch.last = last[0];
-    batch.lastStamp = `${last[2]}.${last[3]}`;
+    batch.last = chunk.last;
+    const lastText = rows[rows.length - 1];
+    const [ts, tsSub] = outboxStamp(stampOf(lastText));
+    batch.lastStamp = `${ts}.${tsSub}`;
     if (general !== undefined) {
       const more = new Map<number, OutboxExtras>();
       if (incomplete !== undefined) for (const e of this.history.outboxExtras(incomplete)) more.set(e[0], e);
-      for (const i of general) this.buildOne(batch, rows[i], more.get(rows[i][0]), now);
+      for (const i of general) {
+        const id = ids === undefined ? first + i : ids[i];
+        this.buildOne(batch, id, rows[i], more.get(id), now);
+      }
     }
     for (const p of batch.payloads) p.seal();
   }
 
   /** A row the general way: parsed, as a HistoryRow, through PointLayout.build. */
-  private buildOne(batch: Batch, row: OutboxTuple, extras: OutboxExtras | undefined, now: number): void {
-    const [id, key, ts, tsSub, value] = row;
+  private buildOne(
+    batch: Batch,
+    id: number,
+    text: string,
+    extras: OutboxExtras | undefined,
+    now: number,
+  ): void {
+    const space = text.indexOf(" ");
+    const key = Number(text.slice(0, space));
+    const second = text.indexOf(" ", space + 1);
+    const value = second < 0 ? null : text.slice(second + 1);
+    const [ts, tsSub] = outboxStamp(stampOf(text));
     const flags = key % 512;
     const output = extras?.[3] ?? null;
     const error = extras?.[4] ?? null;
@@ -336,13 +387,14 @@ export class BatchBuilder {
     return lines;
   }
 
+  /** The line prefix (measurement and tags) of a series and op × source code, with its space. */
   private prefix(series: SeriesLines, opSource: number): string {
-    const prefix = this.layout.taggedPrefix({
+    const prefix = `${this.layout.taggedPrefix({
       ...series.info,
       seriesId: series.info.id,
       op: OUTBOX_OPS[opSource >> 4] as RecordOp,
       source: OUTBOX_SOURCES[opSource & 15],
-    });
+    })} `;
     series.prefixes[opSource] = prefix;
     return prefix;
   }

@@ -436,6 +436,12 @@ interface FieldPlan {
   from: number[];
   slot: number[];
   type: (FieldType | undefined)[];
+  /**
+   * Per value slot holding an object: the quoted JSON text before each member — `{"key":` then
+   * `,"key":`, escaped as `escape.quoted` escapes (`{\"key\":`) — so `value_json` is put
+   * together from the members without JSON.stringify walking the object and quoting its output.
+   */
+  jsonKeys: (string[] | undefined)[];
 }
 
 const FROM_OK = -1;
@@ -580,7 +586,8 @@ export class PointLayout {
       else if (from === FROM_ERROR) field = quoted(error!);
       else if (from === FROM_DURATION) field = String(durationMs);
       // JSON.stringify quotes its own output as escape.quoted does (see Field.json).
-      else if (from === FROM_JSON) field = JSON.stringify(JSON.stringify(v));
+      else if (from === FROM_JSON)
+        field = quotedJson(v, plan.jsonKeys[plan.slot[i]], plan.slot[i] === 0 ? a : b);
       else if (from === FROM_SCALAR) field = fieldValue(plan.type[i]!, v as JsonValue, plan.names[i]);
       else {
         const member = (v as { [key: string]: JsonValue })[(plan.slot[i] === 0 ? a : b).keys[from]];
@@ -799,7 +806,9 @@ function flatShape(
   let leaves = 0;
   for (let i = 0; i < keys.length; i++) {
     const x = v[keys[i]];
-    if (x !== null && typeof x === "object") return undefined;
+    const t = typeof x;
+    // Scalars and null only (a value handed over by a caller may hold anything JSON does not).
+    if (x !== null && t !== "number" && t !== "string" && t !== "boolean") return undefined;
     // As `leaves`: nulls are no leaves, and only the first maxFlattenedFields leaves are written.
     types[i] = x === null || leaves >= max ? undefined : scalarType(x, schema?.p?.[keys[i]]);
     if (x !== null) leaves++;
@@ -811,6 +820,36 @@ const shapeKey = (shape: FlatShape, i: number) => {
   const type = shape.types[i];
   return type === undefined ? "-\u0000" : `${TYPE_CODES[type]}${shape.keys[i]}\u0000`;
 };
+
+/**
+ * `escape.quoted(JSON.stringify(v))` for a value of the plan's shape: null, or a flat object put
+ * together from `jsonKeys` and its members (their JSON text is what JSON.stringify writes: finite
+ * numbers as String(n), others null; strings quoted; true, false, null).
+ */
+function quotedJson(v: JsonValue | undefined, jsonKeys: string[] | undefined, shape: FlatShape): string {
+  if (jsonKeys === undefined) return JSON.stringify(JSON.stringify(v));
+  if (jsonKeys.length === 0) return '"{}"';
+  const o = v as { [key: string]: JsonValue };
+  let text = '"';
+  for (let i = 0; i < jsonKeys.length; i++) {
+    text += jsonKeys[i];
+    const x = o[shape.keys[i]];
+    if (typeof x === "number") text += Number.isFinite(x) ? String(x) : "null";
+    else if (typeof x === "string") {
+      text += isPlainString(x) ? `\\"${x}\\"` : JSON.stringify(JSON.stringify(x)).slice(1, -1);
+    } else text += x === null ? "null" : x ? "true" : "false";
+  }
+  return `${text}}"`;
+}
+
+/** A string JSON.stringify writes unchanged between its quotes, and escape.quoted too. */
+function isPlainString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c === 34 || c === 92 || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
 
 /** The sorted, escaped field names of a row shape and where each value comes from. */
 function planFields(
@@ -842,7 +881,12 @@ function planFields(
   add(action ? "input" : "value", a, 0);
   if (action) add("output", b, 1);
   const names = [...from.keys()].sort().filter((name) => name !== "");
-  const plan: FieldPlan = { names: names.map(escapeTag), from: [], slot: [], type: [] };
+  const jsonKeys = [a, b].map((shape) =>
+    shape.code === "{"
+      ? shape.keys.map((k, i) => JSON.stringify(`${i === 0 ? "{" : ","}${JSON.stringify(k)}:`).slice(1, -1))
+      : undefined,
+  );
+  const plan: FieldPlan = { names: names.map(escapeTag), from: [], slot: [], type: [], jsonKeys };
   for (const name of names) {
     const [f, slot, type] = from.get(name)!;
     plan.from.push(f);

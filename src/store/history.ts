@@ -164,6 +164,8 @@ export class HistoryStore {
   private readonly selectSlots: Database.Statement;
   private readonly writeBatch: (batch: Batch) => void;
   private readonly stmtCache = new Map<string, Database.Statement>();
+  private outboxRange: Database.Statement | undefined;
+  private outboxById: Database.Statement | undefined;
   private readonly seriesInfo = new Map<number, SeriesInfo>();
 
   constructor(
@@ -729,13 +731,30 @@ export class HistoryStore {
   }
 
   /**
-   * The outbox read of the shipper: rows with id > `afterId`, oldest first, as raw tuples of five
-   * columns (see OutboxTuple). Every column a row hands to JavaScript costs more than SQLite's own
-   * work, so op, source, ok and whether the row has more (output, error, duration) are packed into
-   * one integer with the series id; `outboxExtras` reads the rest of the rows that need it.
+   * The outbox read of the shipper: up to `limit` rows with id > `afterId`, oldest first, each as
+   * one text (see OutboxChunk). Every value a row hands to JavaScript costs more than SQLite's own
+   * work on it, so a row comes as one string: its series id packed with op, source, ok and whether
+   * it has more (output, error, duration), its nanosecond stamp, and its value; `outboxExtras`
+   * reads the rest of the rows that need it. Ids are not read while they are contiguous (the
+   * usual case: AUTOINCREMENT, and retention never deletes above the shipper's cursor).
    */
-  readOutbox(afterId: number, limit: number): OutboxTuple[] {
-    return this.statement(OUTBOX_SQL, true).all(afterId, limit) as OutboxTuple[];
+  readOutbox(afterId: number, limit: number): OutboxChunk {
+    const upTo = Math.min(afterId + limit, this.lastCommittedId);
+    if (upTo > afterId) {
+      this.outboxRange ??= this.db.prepare(`${OUTBOX_SELECT} WHERE id > ? AND id <= ? ORDER BY id`).pluck();
+      const rows = this.outboxRange.all(afterId, upTo) as string[];
+      if (rows.length === upTo - afterId) return { rows, ids: undefined, last: upTo };
+    }
+    // Ids with gaps (rows written with ids of their own), or rows beyond lastId (another writer).
+    this.outboxById ??= this.db
+      .prepare(`SELECT id, ${OUTBOX_TEXT} FROM wotvo_history WHERE id > ? ORDER BY id LIMIT ?`)
+      .raw();
+    const tuples = this.outboxById.all(afterId, limit) as [number, string][];
+    return {
+      rows: tuples.map((t) => t[1]),
+      ids: tuples.map((t) => t[0]),
+      last: tuples.length === 0 ? afterId : tuples[tuples.length - 1][0],
+    };
   }
 
   /**
@@ -893,11 +912,19 @@ export const OUTBOX_SOURCES: readonly string[] = [
 ];
 
 /**
- * An outbox row: `[id, key, ts, ts_sub, value]`. `key = series_id * 512 + flags`, where
- * flags = ok (256) + has output, error or duration (128) + op code × 16 (OUTBOX_OPS) + source code
- * (OUTBOX_SOURCES). `outboxSeries(key)` gives the series id, `key % 512` the flags.
+ * A chunk of the outbox. Each row is one text, `<key> <stamp>` or `<key> <stamp> <value>` (no third
+ * part: the value is NULL): `key = series_id * 512 + flags`, flags = ok (256) + has output, error or
+ * duration (128) + op code × 16 (OUTBOX_OPS) + source code (OUTBOX_SOURCES); `stamp` is the
+ * nanosecond timestamp in decimal, or `=<ts>.<ts_sub>` when it is not `ts × 10⁶ + ts_sub` with
+ * ts ≥ 1 (see `outboxStamp`). `outboxSeries(key)` gives the series id, `key % 512` the flags.
  */
-export type OutboxTuple = [number, number, number, number, string | null];
+export interface OutboxChunk {
+  rows: string[];
+  /** The rows' ids; undefined when they are after + 1, after + 2, … (no gaps: the usual case). */
+  ids: number[] | undefined;
+  /** The id the chunk ends at: the next chunk starts after it. */
+  last: number;
+}
 /** `[id, op, source, output, error, duration_ms]` of one row. */
 export type OutboxExtras = [number, string, string, string | null, string | null, number | null];
 
@@ -915,12 +942,23 @@ const codeOf = (column: string, values: readonly string[]) =>
     .join(" ")
     .trim()} ELSE 0 END`;
 
-const OUTBOX_SQL = `SELECT id,
-    series_id * 512 + ok * ${OUTBOX_OK}
+const OUTBOX_TEXT = `(series_id * 512 + ok * ${OUTBOX_OK}
       + CASE WHEN output IS NULL AND error IS NULL AND duration_ms IS NULL THEN 0 ELSE ${OUTBOX_MORE} END
-      + ${codeOf("op", OUTBOX_OPS)} * 16 + ${codeOf("source", OUTBOX_SOURCES)},
-    ts, ts_sub, value
-  FROM wotvo_history WHERE id > ? ORDER BY id LIMIT ?`;
+      + ${codeOf("op", OUTBOX_OPS)} * 16 + ${codeOf("source", OUTBOX_SOURCES)}) || ' '
+    || CASE WHEN ts >= 1 AND ts_sub BETWEEN 0 AND 999999 THEN ts || substr('00000' || ts_sub, -6)
+       ELSE '=' || ts || '.' || ts_sub END
+    || ifnull(' ' || value, '')`;
+const OUTBOX_SELECT = `SELECT ${OUTBOX_TEXT} FROM wotvo_history`;
+
+/** `[ts, ts_sub]` of an outbox row's stamp (the text between its first and second space). */
+export function outboxStamp(stamp: string): [number, number] {
+  if (stamp.charCodeAt(0) === 61) {
+    // "=<ts>.<ts_sub>"
+    const dot = stamp.indexOf(".");
+    return [Number(stamp.slice(1, dot)), Number(stamp.slice(dot + 1))];
+  }
+  return [Number(stamp.slice(0, -6)), Number(stamp.slice(-6))];
+}
 
 /** Columns of a raw history tuple, in this order (see fromTuple). */
 const RAW_COLUMNS = "id, series_id, ts, ts_sub, op, ok, value, output, error, duration_ms, source";
