@@ -11,6 +11,7 @@ import type { ExposedThing, Servient } from "@node-wot/core";
 import { resolveOptions, type VoOptions, type VoOptionsInput } from "./config";
 import { movedAsideOf, openDatabase, type SqliteDatabase } from "./store/database";
 import { HistoryStore } from "./store/history";
+import { HistorySize } from "./store/history-size";
 import { Retention } from "./store/retention";
 import { SqliteDb } from "./store/sqlite-db";
 import { InfluxDb } from "./influx/influxdb";
@@ -59,6 +60,7 @@ export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
   readonly influxdb: InfluxDb;
   readonly recorder: Recorder;
   readonly retention: Retention;
+  private readonly historySize: HistorySize;
   /** The health view and its change events (voHealth / voHealthChanged on every TD). */
   readonly health: HealthMonitor;
   /** The service manager (`serviceManager.enabled`): its database, traffic monitor, Thing and services. */
@@ -77,6 +79,7 @@ export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
     // Field types come from the TD data schemas of the things of this servient.
     this.influxdb.useThings((id) => servient.getThing(id));
     this.recorder = new Recorder(this.history, options.recorder);
+    this.historySize = new HistorySize(database);
     this.retention = new Retention(database, options.history.retention, () => this.influxdb.shippedUpTo());
     this.health = new HealthMonitor({
       recorder: () => this.history.health(),
@@ -90,6 +93,11 @@ export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
   /** The rule of the VO-state actions, for the ServiceManager Thing: credentials when configured, loopback otherwise. */
   checkMayChange(thing: ExposedThing): void {
     checkMayChange(thing, this.servient);
+  }
+
+  /** Bytes of the things' committed history, for the service manager's storageLimit. */
+  historyBytes(thingIds: readonly string[]): number {
+    return this.historySize.bytesOf(thingIds);
   }
 
   /** The SQLite file in use. */

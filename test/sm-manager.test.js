@@ -1,6 +1,7 @@
 // The ServiceManager in process, with an injected clock: a stopped service whose last start is
-// older than its ttl is removed by the periodic check, and an alert rule over its traffic fires an
-// `alert` event of the ServiceManager Thing, recorded in the history like any event.
+// older than its ttl is removed by the periodic check, an alert rule over its traffic fires an
+// `alert` event of the ServiceManager Thing, recorded in the history like any event, and a service
+// over its stateLimit (storage folder) or storageLimit (recorded history) is stopped with the reason.
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
@@ -31,6 +32,7 @@ async function managerOn(vo, dataDir, clock) {
         },
       },
       checkMayChange: () => undefined,
+      historyBytes: (ids) => vo.servient.vo.historyBytes(ids),
     },
     { now: () => clock.now },
   );
@@ -100,4 +102,122 @@ test("an alert rule over a service's traffic fires the ServiceManager Thing's al
   assert.equal(data.service, "chatty");
   assert.equal(data.resource, "inTraffic");
   assert.equal(data.kind, "fired");
+});
+
+function serviceEvents(vo) {
+  return vo.servient.vo.history
+    .query({ thingTitle: "ServiceManager", kind: "event", name: "serviceEvent", limit: 50 })
+    .map((r) => (typeof r.value === "string" ? JSON.parse(r.value) : r.value));
+}
+
+test("storageLimit: a service whose recorded history grows over it is stopped with the reason", async (t) => {
+  const vo = await startTestVo({ sqlite: { file: ":memory:" } });
+  const dataDir = tempDir("nwv-smm-");
+  const clock = { now: Date.parse("2025-03-01T00:00:00Z") };
+  const sm = await managerOn(vo, dataDir, clock);
+  t.after(async () => {
+    await sm.close();
+    await vo.stop();
+  });
+  fs.writeFileSync(
+    path.join(sm.servicesDir, "notes.js"),
+    `WoT.produce({ title: "Notes", properties: { note: { type: "string" } } })
+      .then(async (t) => { let v = ""; t.setPropertyReadHandler("note", async () => v);
+        t.setPropertyWriteHandler("note", async (x) => { v = await x.value(); }); await t.expose(); });`,
+  );
+  await sm.installService({ path: "notes.js" });
+  assert.equal((await sm.startService("notes")).status, "ok");
+  const thingId = (await (await fetch(`${vo.baseUrl}/notes`)).json()).id;
+  assert.ok(thingId, "the thing has an id");
+  const put = (text) =>
+    fetch(`${vo.baseUrl}/notes/properties/note`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(text),
+    });
+
+  // The count follows the records, in UTF-8 bytes, and only of the things asked for.
+  assert.equal(vo.servient.vo.historyBytes([]), 0);
+  assert.equal((await put("a")).status, 204);
+  const one = vo.servient.vo.historyBytes([thingId]);
+  assert.ok(one > 32, `one small record counts its texts and 32 bytes: ${one}`);
+  assert.equal((await put("é".repeat(1000))).status, 204);
+  const two = vo.servient.vo.historyBytes([thingId]);
+  assert.ok(
+    two - one >= 2002 && two - one < 2002 + 200,
+    `1000 × 'é' is 2002 bytes of JSON text: +${two - one}`,
+  );
+  assert.equal(vo.servient.vo.historyBytes(["no-such-thing"]), 0);
+
+  // Under the limit it keeps running; over it, the check stops it and says why.
+  sm.store.updateService("notes", { storageLimit: two + 1000 });
+  await sm.check();
+  assert.equal(sm.store.getService("notes").state, "running");
+  assert.equal((await put("x".repeat(2000))).status, 204);
+  await sm.check();
+  const row = sm.store.getService("notes");
+  assert.equal(row.state, "stopped");
+  assert.equal(row.status, "error");
+  assert.match(
+    row.statusMessage,
+    /^stopped: the recorded history uses \d+ bytes, over its storageLimit of \d+ bytes$/,
+  );
+  assert.equal((await fetch(`${vo.baseUrl}/notes/properties/note`)).status, 404);
+  const event = await waitFor(
+    () => serviceEvents(vo).find((e) => e.kind === "limit" && e.service === "notes"),
+    {
+      what: "the limit serviceEvent recorded",
+    },
+  );
+  assert.match(event.message, /storageLimit/);
+  // Its history stays: the limit stops the service, it deletes nothing.
+  assert.ok(vo.servient.vo.historyBytes([thingId]) >= two);
+});
+
+test("stateLimit: a service whose storage folder grows over it is stopped with the reason", async (t) => {
+  const vo = await startTestVo({ sqlite: { file: ":memory:" } });
+  const dataDir = tempDir("nwv-smm-");
+  const clock = { now: Date.parse("2025-03-01T00:00:00Z") };
+  const sm = await managerOn(vo, dataDir, clock);
+  t.after(async () => {
+    await sm.close();
+    await vo.stop();
+  });
+  fs.writeFileSync(
+    path.join(sm.servicesDir, "hoarder.js"),
+    `const fs = require("node:fs"), path = require("node:path");
+     WoT.produce({ title: "Hoarder", actions: { hoard: { input: { type: "integer" } } } })
+      .then(async (t) => {
+        t.setActionHandler("hoard", async (n) => {
+          fs.writeFileSync(path.join(STORAGE_DIR, "blob"), "x".repeat(await n.value())); return undefined; });
+        await t.expose(); });`,
+  );
+  await sm.installService({ path: "hoarder.js" });
+  sm.store.updateService("hoarder", { stateLimit: 4096 });
+  assert.equal((await sm.startService("hoarder")).status, "ok");
+  const hoard = (n) =>
+    fetch(`${vo.baseUrl}/hoarder/actions/hoard`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(n),
+    });
+  assert.ok((await hoard(4096)).ok, "exactly the limit is within it");
+  await sm.check();
+  assert.equal(sm.store.getService("hoarder").state, "running");
+  assert.ok((await hoard(5000)).ok);
+  await sm.check();
+  const row = sm.store.getService("hoarder");
+  assert.equal(row.state, "stopped");
+  assert.equal(row.status, "error");
+  assert.equal(
+    row.statusMessage,
+    "stopped: the storage folder uses 5000 bytes, over its stateLimit of 4096 bytes",
+  );
+  assert.equal(
+    (await fetch(`${vo.baseUrl}/hoarder/actions/hoard`, { method: "POST", body: "1" })).status,
+    404,
+  );
+  await waitFor(() => serviceEvents(vo).find((e) => e.kind === "limit" && e.service === "hoarder"), {
+    what: "the limit serviceEvent recorded",
+  });
 });

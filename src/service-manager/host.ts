@@ -15,4 +15,6 @@ export interface ServiceManagerHost {
    * given thing's state: credentials when configured, loopback otherwise (the VO-state rule).
    */
   checkMayChange(thing: ExposedThing): void;
+  /** Bytes of the committed history of the things with these ids (what `storageLimit` bounds). */
+  historyBytes(thingIds: readonly string[]): number;
 }

@@ -14,7 +14,8 @@
  *   is started with what its row says (path, version, layers).
  * - Traffic totals are saved every `persistIntervalMs` and announced as the Thing's `trafficTotals`
  *   property, so the recorder keeps them in the history like any measurement.
- * - Every `checkIntervalMs`: state-folder limits, alert rules, and TTLs of stopped services.
+ * - Every `checkIntervalMs`: limits (`stateLimit` on the storage folder, `storageLimit` on the
+ *   recorded history of the service's things), alert rules, and TTLs of stopped services.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import fs from "node:fs";
@@ -169,7 +170,13 @@ export class ServiceManager implements ServiceRuntimeActions {
       try {
         const row = this.store.getService(id);
         const bytes = await folderBytes(run.storageDir);
-        const over = checkLimits({ stateBytes: bytes }, { stateLimit: row.stateLimit });
+        // Measured only under a limit: the count reads every record of the service's things.
+        const historyBytes =
+          row.storageLimit > 0 ? this.host.historyBytes([...run.sandbox.things].map((t) => t.id)) : undefined;
+        const over = checkLimits(
+          { stateBytes: bytes, historyBytes },
+          { stateLimit: row.stateLimit, storageLimit: row.storageLimit },
+        );
         if (over) {
           await this.lock(id, () => this.stopRun(id));
           this.store.updateService(id, {
