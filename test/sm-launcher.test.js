@@ -1,7 +1,8 @@
 // The service manager on the real launcher: traffic counted at a thing and carried over restarts
 // (SIGTERM, and SIGKILL losing at most one persist interval), limits set through the
 // ServiceManager Thing's TD answered 429 with Retry-After, the demo thermostat registered as a
-// service, traffic totals recorded into the history, and changes refused without credentials.
+// service, traffic totals recorded into the history, changes refused without credentials, and a
+// launcher thing destroyed mid-run marked stopped.
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
@@ -145,4 +146,23 @@ test("with credentials configured, changes through the ServiceManager Thing need
   );
   const ok = await sm.invoke("setServiceLimits", { id: "demo-thermostat", ulLimit: 0 }, auth);
   assert.equal(ok.status, 200, ok.text);
+});
+
+test("a launcher thing destroyed mid-run is marked stopped; the others stay running", async (t) => {
+  const dir = tempDir("nwv-sml-");
+  const config = writeConfig(dir, {
+    scripts: [DEMO_SCRIPT, path.join(__dirname, "fixtures", "sm-vanishing.js")],
+  });
+  const vo = await start(config);
+  t.after(() => vo.stop("SIGKILL"));
+  const sm = await smClient(vo.base);
+  const state = async (id) => (await sm.read("service", { id })).body.state;
+  assert.equal(await state("vanishing"), "running");
+  const r = await fetch(`${vo.base}/vanishing/actions/vanish`, { method: "POST" });
+  assert.ok(r.ok, `vanish answered ${r.status}`);
+  await waitFor(async () => (await fetch(`${vo.base}/vanishing`)).status === 404, {
+    what: "the thing destroyed",
+  });
+  await waitFor(async () => (await state("vanishing")) === "stopped", { what: "its row marked stopped" });
+  assert.equal(await state("demo-thermostat"), "running");
 });

@@ -74,6 +74,21 @@ export function afterExpose(servient: Servient, exposed: (thing: ExposedThing) =
 }
 
 /**
+ * `destroyed(thingId)` runs after the servient destroyed a thing (`ExposedThing.destroy()` calls
+ * `servient.destroyThing`), only when it had that thing. Pinned by test/sm-launcher.test.js (a
+ * launcher thing destroyed mid-run is marked stopped).
+ */
+export function afterDestroy(servient: Servient, destroyed: (thingId: string) => void): void {
+  const destroyThing = servient.destroyThing.bind(servient);
+  servient.destroyThing = async (thingId: string) => {
+    const had = servient.getThing(thingId) !== undefined;
+    const result = await destroyThing(thingId);
+    if (had) destroyed(thingId);
+    return result;
+  };
+}
+
+/**
  * Read-only, non-enumerable members added to the servient (fastify's `decorate`): `sqlite_db`,
  * `influxdb`, `vo`. Typed by declaration merging in src/servient.ts. Pinned by
  * test/recorder-http.test.js ("the thing and WoT reach the helpers, which stay out of the TD").

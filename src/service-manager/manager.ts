@@ -25,7 +25,7 @@ import type { ExposedThing } from "@node-wot/core";
 import { VoError, VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
 import { addThingRequestGate } from "../node-wot/http-server";
-import { afterExpose } from "../node-wot/servient-hooks";
+import { afterDestroy, afterExpose } from "../node-wot/servient-hooks";
 import { AlertEvaluator, parseAlertRules, type AlertChange } from "./alerts";
 import { SmNotFoundError } from "./errors";
 import type { ServiceManagerHost } from "./host";
@@ -118,6 +118,7 @@ export class ServiceManager implements ServiceRuntimeActions {
     });
     addThingRequestGate(host.servient, this.traffic.gate);
     afterExpose(host.servient, (thing) => this.thingExposed(thing));
+    afterDestroy(host.servient, (thingId) => this.thingDestroyed(thingId));
   }
 
   /** After `servient.start()`: exposes the ServiceManager Thing and starts what the database says. */
@@ -252,6 +253,21 @@ export class ServiceManager implements ServiceRuntimeActions {
       this.externalThings.set(thing, id);
     } catch (err) {
       log.error("could not register thing '%s' as a service: %s", thing.title, errorMessage(err));
+    }
+  }
+
+  /** A launcher's (or library user's) thing destroyed mid-run: its row is stopped once none of its things is left. */
+  private thingDestroyed(thingId: string): void {
+    if (this.closed) return;
+    for (const [thing, id] of this.externalThings) {
+      if (thing.id !== thingId) continue;
+      this.externalThings.delete(thing);
+      if ([...this.externalThings.values()].includes(id)) continue;
+      try {
+        this.store.setServiceState(id, "stopped");
+      } catch (err) {
+        log.debug("could not mark '%s' stopped: %s", id, errorMessage(err));
+      }
     }
   }
 
