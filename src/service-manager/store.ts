@@ -10,12 +10,11 @@
  * does not decode an SmCorruptValueError. Read-modify-write calls run in IMMEDIATE transactions, so
  * several processes can write the same file: they wait for each other up to the busy timeout.
  */
-import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
 import type * as BetterSqlite3 from "better-sqlite3";
 import { VoError, VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
+import { openSqliteFile, type MovedAside } from "../sqlite-file";
 import {
   decodeJson,
   decodeTime,
@@ -67,12 +66,7 @@ export interface ServiceManagerStoreOptions {
 export const DEFAULT_BUSY_TIMEOUT_MS = 60_000;
 
 /** A corrupt file found at open and renamed, so the servient started with a fresh one. */
-export interface SmMovedAside {
-  movedTo: string;
-  reason: string;
-  /** Milliseconds since the epoch. */
-  at: number;
-}
+export type SmMovedAside = MovedAside;
 
 /** Called after a service row changed (added, updated, removed), with its id. */
 export type ServiceChangeListener = (id: string) => void;
@@ -161,38 +155,24 @@ export class ServiceManagerStore {
 
   /** Opens (creating and migrating as needed) the file. */
   static open(options: ServiceManagerStoreOptions): ServiceManagerStore {
-    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    const file = options.file;
-    let moved: SmMovedAside | undefined;
-    if (file !== ":memory:") {
-      try {
-        fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      } catch (err) {
-        throw new VoError(
-          `Cannot open the service-manager file '${file}': its directory cannot be created ` +
-            `(${errorMessage(err)}). Point dataDir to a writable directory.`,
-          "VO_SQLITE_OPEN",
-        );
-      }
-      const problem = corruption(file, busyTimeoutMs);
-      if (problem !== undefined) moved = moveAside(file, problem);
-    }
-    let db: BetterSqlite3.Database;
-    try {
-      db = new Database(file, { timeout: busyTimeoutMs });
-    } catch (err) {
-      throw new VoError(
-        `Cannot open the service-manager file '${file}': ${errorMessage(err)}. ` +
-          "Check that the directory is writable, or point dataDir to another directory.",
-        "VO_SQLITE_OPEN",
+    const { db, moved } = openSqliteFile({
+      file: options.file,
+      synchronous: options.synchronous ?? "normal",
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      label: "service-manager file",
+      setting: "dataDir",
+      migrate: migrateServiceManager,
+    });
+    if (moved !== undefined)
+      log.error(
+        "the service-manager file '%s' is corrupt (%s): moved it aside to '%s' and started a fresh file; " +
+          "the services, users, layers and traffic recorded before are in the moved file",
+        options.file,
+        moved.reason,
+        moved.movedTo,
       );
-    }
     try {
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-      db.pragma("foreign_keys = ON");
-      migrateServiceManager(db);
-      return new ServiceManagerStore(db, file, moved);
+      return new ServiceManagerStore(db, options.file, moved);
     } catch (err) {
       db.close();
       throw err;
@@ -849,57 +829,4 @@ function missingConfig(): SmNotFoundError {
   return new SmNotFoundError(
     "the config table of the service-manager file has no row (it holds one from creation)",
   );
-}
-
-/**
- * Why the file cannot be used as a database, or undefined when it can (or does not exist yet).
- * Checked on a read-only connection, so a -wal next to a corrupt file is not checkpointed into it.
- * Only corruption counts: busy or permission problems are left to the read-write open to report.
- */
-function corruption(file: string, busyTimeoutMs: number): string | undefined {
-  if (!fs.existsSync(file)) return undefined;
-  let db: BetterSqlite3.Database;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
-  } catch {
-    return undefined;
-  }
-  try {
-    const rows = db.pragma("quick_check") as { quick_check: string }[];
-    if (rows.length === 1 && rows[0].quick_check === "ok") return undefined;
-    const found = rows.map((r) => r.quick_check.replace(/\s*\n\s*/g, "; ")).join("; ");
-    return `PRAGMA quick_check found: ${found.length > 300 ? `${found.slice(0, 300)}…` : found}`;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT")))
-      return `${errorMessage(err)} (${code})`;
-    return undefined;
-  } finally {
-    db.close();
-  }
-}
-
-/** Renames the file (and its -wal / -shm / -journal) to `<file>.corrupt-<timestamp>`. */
-function moveAside(file: string, reason: string): SmMovedAside {
-  const at = Date.now();
-  const movedTo = `${file}.corrupt-${new Date(at).toISOString().replace(/[:.]/g, "-")}`;
-  try {
-    fs.renameSync(file, movedTo);
-    for (const suffix of ["-wal", "-shm", "-journal"])
-      if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, movedTo + suffix);
-  } catch (err) {
-    throw new VoError(
-      `The service-manager file '${file}' is corrupt (${reason}) and could not be moved aside: ` +
-        `${errorMessage(err)}. Move or delete it by hand.`,
-      "VO_SQLITE_CORRUPT",
-    );
-  }
-  log.error(
-    "the service-manager file '%s' is corrupt (%s): moved it aside to '%s' and started a fresh file; " +
-      "the services, users, layers and traffic recorded before are in the moved file",
-    file,
-    reason,
-    movedTo,
-  );
-  return { movedTo, reason, at };
 }

@@ -1,16 +1,13 @@
 /**
- * Opens the servient's SQLite file: WAL, busy timeout, foreign keys, and the forward-only
- * migrations under a schema version (`PRAGMA user_version`). A file that is not a database or
- * fails `PRAGMA quick_check` is moved aside and a fresh one used, so a corrupt file never makes
- * the servient crash-loop. Nothing here knows about node-wot.
+ * Opens the servient's SQLite file (sqlite-file.ts: WAL, busy timeout, foreign keys, a corrupt
+ * file moved aside) with the forward-only migrations under a schema version
+ * (`PRAGMA user_version`). Nothing here knows about node-wot.
  */
-import fs from "node:fs";
-import path from "node:path";
-import Database from "better-sqlite3";
 import type * as BetterSqlite3 from "better-sqlite3"; // in the .d.ts: needs no esModuleInterop
 import { MIGRATIONS } from "./migrations";
-import { VoError, errorMessage } from "../errors";
+import { VoError } from "../errors";
 import { createLogger } from "../log";
+import { openSqliteFile, type MovedAside } from "../sqlite-file";
 
 const log = createLogger("store");
 
@@ -24,14 +21,7 @@ export interface OpenOptions {
   busyTimeoutMs: number;
 }
 
-/** A corrupt file found at open and renamed, so the servient started with a fresh one. */
-export interface MovedAside {
-  /** Where the old file now is (its `-wal` / `-shm` next to it, with the same suffixes). */
-  movedTo: string;
-  reason: string;
-  /** Milliseconds since the epoch. */
-  at: number;
-}
+export type { MovedAside };
 
 const movedAside = new WeakMap<SqliteDatabase, MovedAside>();
 
@@ -41,97 +31,23 @@ export function movedAsideOf(db: SqliteDatabase): MovedAside | undefined {
 }
 
 export function openDatabase(options: OpenOptions): SqliteDatabase {
-  if (options.file !== ":memory:") {
-    try {
-      fs.mkdirSync(path.dirname(path.resolve(options.file)), { recursive: true });
-    } catch (err) {
-      throw new VoError(
-        `Cannot open the SQLite file '${options.file}': its directory cannot be created ` +
-          `(${(err as Error).message}). Set sqlite.file or dataDir to a writable directory.`,
-        "VO_SQLITE_OPEN",
-      );
-    }
+  const { db, moved } = openSqliteFile({
+    ...options,
+    label: "SQLite file",
+    setting: "sqlite.file or dataDir",
+    migrate,
+  });
+  if (moved !== undefined) {
+    log.error(
+      "the SQLite file '%s' is corrupt (%s): moved it aside to '%s' and started a fresh file; " +
+        "the history recorded before is in the moved file",
+      options.file,
+      moved.reason,
+      moved.movedTo,
+    );
+    movedAside.set(db, moved);
   }
-  let moved: MovedAside | undefined;
-  const problem = options.file === ":memory:" ? undefined : corruption(options.file, options.busyTimeoutMs);
-  if (problem !== undefined) moved = moveAside(options.file, problem);
-  const db = connect(options.file, options.busyTimeoutMs);
-  db.pragma("journal_mode = WAL");
-  db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-  db.pragma("foreign_keys = ON");
-  migrate(db);
-  if (moved !== undefined) movedAside.set(db, moved);
   return db;
-}
-
-function connect(file: string, busyTimeoutMs: number): SqliteDatabase {
-  try {
-    return new Database(file, { timeout: busyTimeoutMs });
-  } catch (err) {
-    throw new VoError(
-      `Cannot open the SQLite file '${file}': ${(err as Error).message}. ` +
-        "Check that the directory is writable, or set sqlite.file / dataDir to another path.",
-      "VO_SQLITE_OPEN",
-    );
-  }
-}
-
-/**
- * Why the file cannot be used as a database, or undefined when it can (or does not exist yet).
- * Checked on a read-only connection: closing a read-write one would checkpoint the -wal into the
- * corrupt file and delete it, and the -wal may hold the newest history. Only corruption counts:
- * any other failure (busy, permissions) is left to the read-write open to report, because moving
- * a healthy file aside would hide its history.
- */
-function corruption(file: string, busyTimeoutMs: number): string | undefined {
-  if (!fs.existsSync(file)) return undefined;
-  let db: SqliteDatabase;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
-  } catch {
-    return undefined;
-  }
-  try {
-    const rows = db.pragma("quick_check") as { quick_check: string }[];
-    if (rows.length === 1 && rows[0].quick_check === "ok") return undefined;
-    // Its report can run to many lines: one line, and short, for the log and the health view.
-    const found = rows.map((r) => r.quick_check.replace(/\s*\n\s*/g, "; ")).join("; ");
-    return `PRAGMA quick_check found: ${found.length > 300 ? `${found.slice(0, 300)}…` : found}`;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === "SQLITE_NOTADB" || (typeof code === "string" && code.startsWith("SQLITE_CORRUPT"))) {
-      return `${errorMessage(err)} (${code})`;
-    }
-    return undefined;
-  } finally {
-    db.close();
-  }
-}
-
-/** Renames the file (and its -wal / -shm / -journal) to `<file>.corrupt-<timestamp>`. */
-function moveAside(file: string, reason: string): MovedAside {
-  const at = Date.now();
-  const movedTo = `${file}.corrupt-${new Date(at).toISOString().replace(/[:.]/g, "-")}`;
-  try {
-    fs.renameSync(file, movedTo);
-    for (const suffix of ["-wal", "-shm", "-journal"]) {
-      if (fs.existsSync(file + suffix)) fs.renameSync(file + suffix, movedTo + suffix);
-    }
-  } catch (err) {
-    throw new VoError(
-      `The SQLite file '${file}' is corrupt (${reason}) and could not be moved aside: ${errorMessage(err)}. ` +
-        "Move or delete it by hand, or set sqlite.file / dataDir to another path.",
-      "VO_SQLITE_CORRUPT",
-    );
-  }
-  log.error(
-    "the SQLite file '%s' is corrupt (%s): moved it aside to '%s' and started a fresh file; " +
-      "the history recorded before is in the moved file",
-    file,
-    reason,
-    movedTo,
-  );
-  return { movedTo, reason, at };
 }
 
 /** Runs every migration above the file's `user_version`, each in its own transaction. */
