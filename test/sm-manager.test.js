@@ -40,15 +40,20 @@ async function managerOn(vo, dataDir, clock) {
   return sm;
 }
 
-test("TTL: a stopped service older than its ttl is removed by the periodic check", async (t) => {
+/** A test VO (in-memory history) with a manager on a fresh data directory and a clock at 2025-03-01. */
+async function setup(t) {
   const vo = await startTestVo({ sqlite: { file: ":memory:" } });
-  const dataDir = tempDir("nwv-smm-");
   const clock = { now: Date.parse("2025-03-01T00:00:00Z") };
-  const sm = await managerOn(vo, dataDir, clock);
+  const sm = await managerOn(vo, tempDir("nwv-smm-"), clock);
   t.after(async () => {
     await sm.close();
     await vo.stop();
   });
+  return { vo, sm, clock };
+}
+
+test("TTL: a stopped service older than its ttl is removed by the periodic check", async (t) => {
+  const { sm, clock } = await setup(t);
   fs.writeFileSync(path.join(sm.servicesDir, "old.js"), script("Old"));
   fs.writeFileSync(path.join(sm.servicesDir, "young.js"), script("Young"));
   for (const id of ["old", "young"]) {
@@ -65,14 +70,7 @@ test("TTL: a stopped service older than its ttl is removed by the periodic check
 });
 
 test("an alert rule over a service's traffic fires the ServiceManager Thing's alert event", async (t) => {
-  const vo = await startTestVo({ sqlite: { file: ":memory:" } });
-  const dataDir = tempDir("nwv-smm-");
-  const clock = { now: Date.parse("2025-03-01T00:00:00Z") };
-  const sm = await managerOn(vo, dataDir, clock);
-  t.after(async () => {
-    await sm.close();
-    await vo.stop();
-  });
+  const { vo, sm, clock } = await setup(t);
   const dir = path.join(sm.servicesDir, "chatty");
   fs.mkdirSync(dir);
   fs.writeFileSync(
@@ -110,15 +108,20 @@ function serviceEvents(vo) {
     .map((r) => (typeof r.value === "string" ? JSON.parse(r.value) : r.value));
 }
 
-test("storageLimit: a service whose recorded history grows over it is stopped with the reason", async (t) => {
-  const vo = await startTestVo({ sqlite: { file: ":memory:" } });
-  const dataDir = tempDir("nwv-smm-");
-  const clock = { now: Date.parse("2025-03-01T00:00:00Z") };
-  const sm = await managerOn(vo, dataDir, clock);
-  t.after(async () => {
-    await sm.close();
-    await vo.stop();
+/** The service is stopped with status error and `reason`, its thing answers 404, and the Thing said why. */
+async function assertStoppedOverLimit(vo, sm, id, thingPath, reason) {
+  const row = sm.store.getService(id);
+  assert.equal(row.state, "stopped");
+  assert.equal(row.status, "error");
+  assert.match(row.statusMessage, reason);
+  assert.equal((await fetch(`${vo.baseUrl}${thingPath}`)).status, 404);
+  return waitFor(() => serviceEvents(vo).find((e) => e.kind === "limit" && e.service === id), {
+    what: "the limit serviceEvent recorded",
   });
+}
+
+test("storageLimit: a service whose recorded history grows over it is stopped with the reason", async (t) => {
+  const { vo, sm } = await setup(t);
   fs.writeFileSync(
     path.join(sm.servicesDir, "notes.js"),
     `WoT.produce({ title: "Notes", properties: { note: { type: "string" } } })
@@ -155,19 +158,12 @@ test("storageLimit: a service whose recorded history grows over it is stopped wi
   assert.equal(sm.store.getService("notes").state, "running");
   assert.equal((await put("x".repeat(2000))).status, 204);
   await sm.check();
-  const row = sm.store.getService("notes");
-  assert.equal(row.state, "stopped");
-  assert.equal(row.status, "error");
-  assert.match(
-    row.statusMessage,
+  const event = await assertStoppedOverLimit(
+    vo,
+    sm,
+    "notes",
+    "/notes/properties/note",
     /^stopped: the recorded history uses \d+ bytes, over its storageLimit of \d+ bytes$/,
-  );
-  assert.equal((await fetch(`${vo.baseUrl}/notes/properties/note`)).status, 404);
-  const event = await waitFor(
-    () => serviceEvents(vo).find((e) => e.kind === "limit" && e.service === "notes"),
-    {
-      what: "the limit serviceEvent recorded",
-    },
   );
   assert.match(event.message, /storageLimit/);
   // Its history stays: the limit stops the service, it deletes nothing.
@@ -175,14 +171,7 @@ test("storageLimit: a service whose recorded history grows over it is stopped wi
 });
 
 test("stateLimit: a service whose storage folder grows over it is stopped with the reason", async (t) => {
-  const vo = await startTestVo({ sqlite: { file: ":memory:" } });
-  const dataDir = tempDir("nwv-smm-");
-  const clock = { now: Date.parse("2025-03-01T00:00:00Z") };
-  const sm = await managerOn(vo, dataDir, clock);
-  t.after(async () => {
-    await sm.close();
-    await vo.stop();
-  });
+  const { vo, sm } = await setup(t);
   fs.writeFileSync(
     path.join(sm.servicesDir, "hoarder.js"),
     `const fs = require("node:fs"), path = require("node:path");
@@ -206,18 +195,11 @@ test("stateLimit: a service whose storage folder grows over it is stopped with t
   assert.equal(sm.store.getService("hoarder").state, "running");
   assert.ok((await hoard(5000)).ok);
   await sm.check();
-  const row = sm.store.getService("hoarder");
-  assert.equal(row.state, "stopped");
-  assert.equal(row.status, "error");
-  assert.equal(
-    row.statusMessage,
-    "stopped: the storage folder uses 5000 bytes, over its stateLimit of 4096 bytes",
+  await assertStoppedOverLimit(
+    vo,
+    sm,
+    "hoarder",
+    "/hoarder/actions/hoard",
+    /^stopped: the storage folder uses 5000 bytes, over its stateLimit of 4096 bytes$/,
   );
-  assert.equal(
-    (await fetch(`${vo.baseUrl}/hoarder/actions/hoard`, { method: "POST", body: "1" })).status,
-    404,
-  );
-  await waitFor(() => serviceEvents(vo).find((e) => e.kind === "limit" && e.service === "hoarder"), {
-    what: "the limit serviceEvent recorded",
-  });
 });
