@@ -10,7 +10,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { tempDir, waitFor } = require("./helpers/vo.js");
 const { ROOT } = require("./helpers/launcher.js");
-const { startBrowser, startDemo, screenshotDir } = require("./helpers/dashboard.js");
+const { startBrowser, startDemo, screenshotDir, withPage } = require("./helpers/dashboard.js");
 
 const FIXTURE = path.join(__dirname, "fixtures", "dashboard-sm-script.js");
 const { SERVICES, TRAFFIC } = require(FIXTURE); // the script runs only when the launcher calls it
@@ -42,24 +42,6 @@ test.after(async () => {
   delete process.env.NWV_SM_FILE;
   if (smDir) fs.rmSync(smDir, { recursive: true, force: true });
 });
-
-/** Runs `fn(page)` in a new page; on failure saves a screenshot; page errors fail the test. */
-async function withPage(t, name, fn) {
-  const page = await browser.context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  try {
-    await fn(page);
-    assert.deepEqual(errors, [], "no JavaScript errors in the page");
-  } catch (err) {
-    const file = path.join(shots, `failure-${name}.png`);
-    await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-    t.diagnostic(`screenshot of the failure: ${file}`);
-    throw err;
-  } finally {
-    await page.close();
-  }
-}
 
 /** The ServiceManager TD, found the way the dashboard finds it: `GET /`, then each TD. */
 async function serviceManagerTd() {
@@ -113,7 +95,7 @@ function readRow(page, id) {
 }
 
 test("the overview shows the service manager's services with their state and traffic against their limits", async (t) => {
-  await withPage(t, "services", async (page) => {
+  await withPage(browser, t, "services", async (page) => {
     await page.goto(demo.dashboard);
     await page.waitForSelector('#section-services tr[data-service="meter-svc"]', { timeout: 15000 });
     assert.equal(
@@ -199,7 +181,7 @@ test("the overview shows the service manager's services with their state and tra
 });
 
 test("the panel follows the Thing with the overview's polling: traffic past a limit, a new state", async (t) => {
-  await withPage(t, "services-refresh", async (page) => {
+  await withPage(browser, t, "services-refresh", async (page) => {
     await page.goto(demo.dashboard);
     await page.waitForSelector('#section-services tr[data-service="meter-svc"][data-state="stopped"]', {
       timeout: 15000,
@@ -232,7 +214,7 @@ test("the panel follows the Thing with the overview's polling: traffic past a li
 });
 
 test("without a ServiceManager thing listed, the overview has no Services panel", async (t) => {
-  await withPage(t, "services-absent", async (page) => {
+  await withPage(browser, t, "services-absent", async (page) => {
     // The same VO, with the ServiceManager left out of `GET /` (as the launcher lists things today).
     const sm = await serviceManagerTd();
     const smUrl = (await (await fetch(`${demo.base}/`)).json()).find((u) =>

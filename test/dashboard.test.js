@@ -19,6 +19,7 @@ const {
   thermostatDay,
   selfChecks,
   screenshotDir,
+  withPage,
   parsePrometheus,
   sampleValue,
 } = require("./helpers/dashboard.js");
@@ -37,24 +38,6 @@ test.after(async () => {
   await demo?.stop();
   await browser?.close();
 });
-
-/** Runs `fn(page)` in a new page; on failure saves a screenshot; page errors fail the test. */
-async function withPage(t, name, fn) {
-  const page = await browser.context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  try {
-    await fn(page);
-    assert.deepEqual(errors, [], "no JavaScript errors in the page");
-  } catch (err) {
-    const file = path.join(shots, `failure-${name}.png`);
-    await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
-    t.diagnostic(`screenshot of the failure: ${file}`);
-    throw err;
-  } finally {
-    await page.close();
-  }
-}
 
 async function shot(t, page, name) {
   const file = path.join(shots, `${name}.png`);
@@ -97,7 +80,7 @@ function waitForChart(page, name, check, timeout = 10000) {
 }
 
 test("the overview lists the demo thermostat with its VO and device status and the recording health", async (t) => {
-  await withPage(t, "overview", async (page) => {
+  await withPage(browser, t, "overview", async (page) => {
     await page.goto(demo.dashboard);
     const row = 'tr[data-thing="Demo Thermostat"]';
     await page.waitForSelector(`${row} .vo .badge.online`, { timeout: 15000 });
@@ -124,7 +107,7 @@ test("after N property writes the chart holds N points, and a new write appears 
   const N = 7;
   for (let i = 0; i < N; i++)
     assert.equal((await put(demo.base, "targetTemperature", 20 + i * 0.5)).status, 204);
-  await withPage(t, "chart-points", async (page) => {
+  await withPage(browser, t, "chart-points", async (page) => {
     await page.goto(`${demo.dashboard}#/thing/demo-thermostat`);
     await waitForChart(page, "targetTemperature", { source: "raw", points: N });
     const state = await page.evaluate(() => window.__dashboard.thing.charts.targetTemperature);
@@ -145,7 +128,7 @@ test("after N property writes the chart holds N points, and a new write appears 
 });
 
 test("a refused action shows in the action table as refused, with its error", async (t) => {
-  await withPage(t, "refused-action", async (page) => {
+  await withPage(browser, t, "refused-action", async (page) => {
     assert.equal((await invoke(demo.base, "boost", { delta: 1, minutes: 30 })).status, 200);
     await page.goto(`${demo.dashboard}#/thing/demo-thermostat`);
     await page.waitForSelector("#actions tr.ok[data-name='boost']");
@@ -172,7 +155,7 @@ test("a range change redraws the charts from historyAggregate windows; zooming n
   assert.ok(written > 3000);
   const vo = await startDemo({}, { dataDir: dir });
   try {
-    await withPage(t, "range-aggregates", async (page) => {
+    await withPage(browser, t, "range-aggregates", async (page) => {
       const aggregates = [];
       page.on("request", (r) => {
         if (r.url().includes("/properties/historyAggregate?")) aggregates.push(new URL(r.url()).searchParams);
@@ -243,7 +226,7 @@ test("with credentials configured the dashboard without them gets no data and of
     credentials: { [DEMO_ID]: { username: "admin", password: "s3cret" } },
   });
   try {
-    await withPage(t, "credentials", async (page) => {
+    await withPage(browser, t, "credentials", async (page) => {
       const thingResponses = [];
       page.on("response", (r) => {
         if (/\/demo-thermostat\/(properties|actions)\//.test(r.url()))
@@ -359,7 +342,7 @@ test("/metrics parses as Prometheus text and its counters move with the traffic"
 });
 
 test("on a phone-sized screen the pages fit the width (tables scroll inside their box)", async (t) => {
-  await withPage(t, "phone", async (page) => {
+  await withPage(browser, t, "phone", async (page) => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const hash of ["#/", "#/thing/demo-thermostat"]) {
       await page.goto(`${demo.dashboard}${hash}`);

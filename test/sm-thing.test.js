@@ -8,28 +8,12 @@ require("../dist/quirks.js");
 const { Servient, Helpers } = require("@node-wot/core");
 const { HttpServer } = require("@node-wot/binding-http");
 const { startTestVo } = require("./helpers/vo.js");
+const { form, expand } = require("./helpers/sm.js");
 const { reject } = require("../dist/node-wot/request-context.js");
 const { VoInputError } = require("../dist/errors.js");
 const { openStore, distinctService } = require("./fixtures/sm-helpers.js");
 const { TrafficMonitor } = require("../dist/service-manager/traffic-monitor.js");
 const { exposeServiceManagerThing } = require("../dist/service-manager/thing.js");
-
-/** The form of an affordance for JSON (the first), with its method. */
-function form(affordance) {
-  const f = affordance.forms.find((x) => (x.contentType ?? "application/json") === "application/json");
-  return { href: f.href, method: f["htv:methodName"] };
-}
-
-/** Expands `{?a,b}` URI templates (RFC 6570 form-style query) with `vars`. */
-function expand(href, vars = {}) {
-  return href.replace(/\{\?([^}]+)\}/, (_, names) => {
-    const parts = names
-      .split(",")
-      .filter((n) => vars[n] !== undefined)
-      .map((n) => `${encodeURIComponent(n)}=${encodeURIComponent(vars[n])}`);
-    return parts.length ? `?${parts.join("&")}` : "";
-  });
-}
 
 /** A tiny TD client: reads properties and invokes actions through the TD's forms only. */
 function client(td) {

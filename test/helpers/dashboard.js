@@ -1,6 +1,7 @@
 // Helpers for the dashboard tests and benchmark: Debian's chromium through playwright-core, the
 // real launcher with a config of our own, and histories written with the store's own API.
 "use strict";
+const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -191,6 +192,27 @@ function screenshotDir() {
   return dir;
 }
 
+/**
+ * Runs `fn(page)` in a new page of `browser` (startBrowser); on failure saves a screenshot into
+ * screenshotDir() and names it in the test's output; JavaScript errors in the page fail the test.
+ */
+async function withPage(browser, t, name, fn) {
+  const page = await browser.context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  try {
+    await fn(page);
+    assert.deepEqual(errors, [], "no JavaScript errors in the page");
+  } catch (err) {
+    const file = path.join(screenshotDir(), `failure-${name}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+    t.diagnostic(`screenshot of the failure: ${file}`);
+    throw err;
+  } finally {
+    await page.close();
+  }
+}
+
 /** Minimal parser of the Prometheus text format (0.0.4): { types, samples: [{ name, labels, value }] }. */
 function parsePrometheus(text) {
   const types = new Map();
@@ -236,6 +258,7 @@ module.exports = {
   thermostatDay,
   selfChecks,
   screenshotDir,
+  withPage,
   parsePrometheus,
   sampleValue,
 };

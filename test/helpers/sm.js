@@ -41,11 +41,13 @@ async function start(configFile) {
   return { base, ...l, stop };
 }
 
+/** The form of an affordance for JSON (the first), with its method. */
 function form(affordance) {
   const f = affordance.forms.find((x) => (x.contentType ?? "application/json") === "application/json");
   return { href: f.href, method: f["htv:methodName"] };
 }
 
+/** Expands `{?a,b}` URI templates (RFC 6570 form-style query) with `vars`. */
 function expand(href, vars = {}) {
   return href.replace(/\{\?([^}]+)\}/, (_, names) => {
     const parts = names
@@ -90,4 +92,4 @@ async function smClient(base, headers = {}) {
   };
 }
 
-module.exports = { DEMO_SCRIPT, writeConfig, start, smClient, answer };
+module.exports = { DEMO_SCRIPT, writeConfig, start, smClient, answer, form, expand };
