@@ -173,12 +173,16 @@ test("the start-up hints name the data directory and credentials in effect, and 
   child.stdout.on("data", (d) => (out.stdout += d));
   child.stderr.on("data", (d) => (out.stderr += d));
   try {
-    const hint = await waitFor(() => /see the recorded history: (.*)$/m.exec(out.stdout)?.[1], {
-      what: `the history hint (stdout: ${out.stdout} stderr: ${out.stderr})`,
-      timeoutMs: 20000,
-    });
+    // Both hint lines, each whole (a chunk may end mid-line; the two lines may come in two chunks).
+    const [hint, curl] = await waitFor(
+      () => {
+        const cli = /see the recorded history: (.*)\n/.exec(out.stdout)?.[1];
+        const http = /or over HTTP: (.*)\n/.exec(out.stdout)?.[1];
+        return cli !== undefined && http !== undefined && [cli, http];
+      },
+      { what: `the history hints (stdout: ${out.stdout} stderr: ${out.stderr})`, timeoutMs: 20000 },
+    );
     assert.ok(hint.includes(`--data-dir ${data}`), hint);
-    const curl = /or over HTTP: (.*)$/m.exec(out.stdout)?.[1];
     assert.match(
       curl,
       /^curl -s -u USER:PASSWORD 'http:\/\/127\.0\.0\.1:\d+\/cli-lamp\/properties\/history\?limit=10'/,
