@@ -84,7 +84,6 @@ function main() {
   }
   db.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  const p95 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)];
   const newestMedian = lib.median(newest);
   const hourlyMedian = lib.median(hourly);
   lib.report(
@@ -94,10 +93,7 @@ function main() {
         what: `newest 1,000 points of one affordance, ${rows.toLocaleString("en")} rows`,
         reference: "—",
         target: "≤ 5 ms median",
-        value: lib.round(newestMedian, 2),
-        unit: "ms",
-        spread: [lib.round(Math.min(...newest), 2), lib.round(p95(newest), 2)],
-        spreadLabel: "min–p95",
+        ...lib.timings(newest),
         size: `${rows.toLocaleString("en")} rows, 10 series, 200 queries`,
         met: newestMedian <= 5,
       },
@@ -105,10 +101,7 @@ function main() {
         what: `1-hour mean in 1-minute windows over ${points.toLocaleString("en")} points`,
         reference: "—",
         target: "≤ 50 ms median",
-        value: lib.round(hourlyMedian, 2),
-        unit: "ms",
-        spread: [lib.round(Math.min(...hourly), 2), lib.round(p95(hourly), 2)],
-        spreadLabel: "min–p95",
+        ...lib.timings(hourly),
         size: `${points.toLocaleString("en")} points 0.6 s apart; the newest hour (6,000) in 60 windows; 100 queries`,
         met: hourlyMedian <= 50,
       },

@@ -13,7 +13,14 @@ if (hasTaskset) execFileSync("taskset", ["-p", "-c", "1", String(process.pid)], 
  * go to its node (e.g. `--cpu-prof`).
  */
 function startServer(mode, dataDir, env = {}, nodeFlags = []) {
-  const args = [...nodeFlags, path.join(__dirname, "http-server.js"), mode, dataDir];
+  return startChild([...nodeFlags, path.join(__dirname, "http-server.js"), mode, dataDir], env);
+}
+
+/**
+ * Runs `node ...args` pinned to CPU 0 (when `taskset` exists), with an IPC channel; resolves
+ * { child, port } once it prints PORT=<n>.
+ */
+function startChild(args, env = {}) {
   const options = { stdio: ["ignore", "pipe", "inherit", "ipc"], env: { ...process.env, ...env } };
   const child = hasTaskset
     ? spawn("taskset", ["-c", "0", process.execPath, ...args], options)
@@ -48,6 +55,7 @@ async function stopServer(child) {
 }
 
 const TARGETS = {
+  read: { path: "/bench/properties/v", method: "GET" },
   write: { path: "/bench/properties/v", method: "PUT", body: "42" },
   invoke: { path: "/bench/actions/act", method: "POST", body: "7" },
 };
@@ -58,8 +66,7 @@ async function load(port, kind, seconds, connections = 10) {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${t.path}`,
     method: t.method,
-    headers: { "content-type": "application/json" },
-    body: t.body,
+    ...(t.body === undefined ? {} : { headers: { "content-type": "application/json" }, body: t.body }),
     connections,
     duration: seconds,
   });
@@ -68,4 +75,4 @@ async function load(port, kind, seconds, connections = 10) {
   return { rps: result.requests.average, total: result.requests.total };
 }
 
-module.exports = { startServer, stopServer, cpu, ask, load };
+module.exports = { startServer, startChild, stopServer, cpu, ask, load };

@@ -7,14 +7,18 @@ const os = require("node:os");
 const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 
-/** `--full` (full sizes) or quick; `--rounds N`; `--profile DIR`; other `--key value` pairs. */
+/**
+ * `--full` (full sizes) or quick; `--rounds N`; `--profile DIR`; other `--key value` pairs; the
+ * other arguments, numbers where they are numbers, in `_`.
+ */
 function flags(argv = process.argv.slice(2)) {
-  const out = { full: false, rounds: undefined, profile: undefined };
+  const out = { full: false, rounds: undefined, profile: undefined, _: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--full") out.full = true;
+    if (!a.startsWith("--")) out._.push(Number.isNaN(Number(a)) ? a : Number(a));
+    else if (a === "--full") out.full = true;
     else if (a === "--quick") out.full = false;
-    else if (a.startsWith("--")) {
+    else {
       const key = a.slice(2);
       const next = argv[i + 1];
       if (next === undefined || next.startsWith("--")) out[key] = true;
@@ -45,9 +49,19 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+/** The value below which a share `q` of `xs` lies (0.95: the p95), one of the values. */
+const quantile = (xs, q) => sorted(xs)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 /** Smallest and largest of the rounds. */
 const spread = (xs) => [Math.min(...xs), Math.max(...xs)];
 const round = (x, digits = 0) => Number(x.toFixed(digits));
+
+/** The figure's fields for many timings in ms: the median as value, min–p95 as spread. */
+const timings = (ms, digits = 2) => ({
+  value: round(median(ms), digits),
+  unit: "ms",
+  spread: [round(Math.min(...ms), digits), round(quantile(ms, 0.95), digits)],
+  spreadLabel: "min–p95",
+});
 
 /** Prints the final line: `{ bench, figures: [{ what, reference, target, value, unit, ratio?, met?, … }] }`. */
 function report(bench, figures, extra = {}) {
@@ -273,8 +287,10 @@ module.exports = {
   flags,
   seeded,
   median,
+  quantile,
   spread,
   round,
+  timings,
   report,
   processCpuMs,
   hasTaskset,

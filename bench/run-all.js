@@ -24,6 +24,9 @@ const RUNS = [
   ["outage-rss.js", ...size],
   ["fan-in.js", ...size],
   ["ship-starve.js", ...size],
+  ["traffic-monitor.js", ...size],
+  ["service-cycle.js", ...size],
+  ["dashboard-open.js", ...size],
 ];
 
 /** Runs one script; progress (its stderr) goes through; resolves its final JSON line (or an error). */
@@ -39,7 +42,7 @@ function run([file, ...args]) {
     child.stderr.on("data", (d) => {
       err += d;
       for (const line of String(d).split("\n"))
-        if (/^round|^write|^invoke/.test(line)) process.stderr.write(`  ${line}\n`);
+        if (/^round|^write|^invoke|^gate|^start|^wrote/.test(line)) process.stderr.write(`  ${line}\n`);
     });
     child.on("exit", (code) => {
       const last = out.trim().split("\n").pop() ?? "";
@@ -70,11 +73,9 @@ function table(results) {
         f.target,
         `${fmt(f.value)} ${f.unit}`,
         f.referenceValue === undefined ? "" : `${fmt(f.referenceValue)} ${f.unit}`,
-        f.ratio === undefined
-          ? f.delta === undefined
-            ? ""
-            : `${f.delta > 0 ? "+" : ""}${f.delta} µs`
-          : String(f.ratio),
+        [f.delta === undefined ? "" : `${f.delta > 0 ? "+" : ""}${f.delta} ${f.unit}`, f.ratio ?? ""]
+          .filter((x) => x !== "")
+          .join(", "),
         f.spread ? `${fmt(f.spread[0])}–${fmt(f.spread[1])}` : "",
         f.size ?? "",
         f.target === "reported" ? "—" : f.met ? "yes" : "no",

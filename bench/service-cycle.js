@@ -2,17 +2,21 @@
 // what a service manager does for one start (verify the layer, run the script in its sandbox
 // until its thing is exposed) and one stop (destroy, clear, release; checksum the storage folder).
 // Prints median/p95 ms of each, and heap, RSS and active handles before and after (after a full
-// GC), which must stay flat. Target (ARCHITECTURE §8): < 100 ms each, flat memory over 200 cycles.
+// GC), which must stay flat. Target (ARCHITECTURE §8): < 100 ms each, flat memory over 200 cycles
+// ("flat" here: heap < +5 MB, RSS < +32 MB, the same active handles).
 //
-// Usage: npm run build && node bench/service-cycle.js [cycles=200]
+//   npm run build && node bench/service-cycle.js [--full] [--cycles N]
+//   node bench/service-cycle.js [cycles]   (positional, as before)
+//
+// Quick: 50 cycles; --full: 200 (after 10 warm-up cycles either way).
 "use strict";
 require("../dist/quirks.js");
 const fs = require("node:fs");
 const http = require("node:http");
-const os = require("node:os");
 const path = require("node:path");
 const v8 = require("node:v8");
 const vm = require("node:vm");
+const lib = require("./lib.js");
 const { Servient } = require("@node-wot/core");
 const { HttpServer } = require("@node-wot/binding-http");
 const { ServiceSandbox } = require("../dist/service-manager/sandbox.js");
@@ -20,7 +24,8 @@ const { readServicePackage } = require("../dist/service-manager/package.js");
 const { layerDigest, resolveLayers, installLayer } = require("../dist/service-manager/layers-digest.js");
 const { prepareStorageFolder, stateChecksum } = require("../dist/service-manager/storage.js");
 
-const cycles = Number(process.argv[2] ?? 200);
+const args = lib.flags();
+const [cycles = args.cycles ?? (args.full ? 200 : 50)] = args._;
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc");
 
@@ -67,12 +72,11 @@ async function settle() {
   return { heapMB: m.heapUsed / 2 ** 20, rssMB: m.rss / 2 ** 20 };
 }
 
-const mb = (x) => Math.round(x * 10) / 10;
-const ms = (x) => Math.round(x * 100) / 100;
-const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const mb = (x) => lib.round(x, 1);
+const ms = (x) => lib.round(x, 2);
 
 async function main() {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "nwv-svc-"));
+  const root = lib.tempDir("nwv-svc-");
   const layerSrc = path.join(root, "layer-src");
   fs.mkdirSync(layerSrc);
   fs.writeFileSync(path.join(layerSrc, "rounding.js"), "exports.round = (x) => Math.round(x * 100) / 100;\n");
@@ -142,13 +146,12 @@ async function main() {
   fs.rmSync(root, { recursive: true, force: true });
 
   const result = {
-    bench: "service-cycle",
     cycles,
-    startMedianMs: ms(quantile(startMs, 0.5)),
-    startP95Ms: ms(quantile(startMs, 0.95)),
-    sandboxStartMedianMs: ms(quantile(sandboxStartMs, 0.5)),
-    stopMedianMs: ms(quantile(stopMs, 0.5)),
-    stopP95Ms: ms(quantile(stopMs, 0.95)),
+    startMedianMs: ms(lib.median(startMs)),
+    startP95Ms: ms(lib.quantile(startMs, 0.95)),
+    sandboxStartMedianMs: ms(lib.median(sandboxStartMs)),
+    stopMedianMs: ms(lib.median(stopMs)),
+    stopP95Ms: ms(lib.quantile(stopMs, 0.95)),
     heapBeforeMB: mb(before.heapMB),
     heapAfterMB: mb(after.heapMB),
     heapEvery50: heapTrend,
@@ -157,21 +160,63 @@ async function main() {
     handlesBefore,
     handlesAfter,
   };
-  const sameHandles = JSON.stringify(handlesBefore) === JSON.stringify(handlesAfter);
-  result.ok =
-    result.startMedianMs < 100 &&
-    result.stopMedianMs < 100 &&
-    sameHandles &&
-    after.heapMB - before.heapMB < 5 &&
-    after.rssMB - before.rssMB < 32;
-  console.log(
+  process.stderr.write(
     `start ${result.startMedianMs} ms median (p95 ${result.startP95Ms}), stop ${result.stopMedianMs} ms ` +
       `median (p95 ${result.stopP95Ms}); heap ${result.heapBeforeMB} → ${result.heapAfterMB} MB, ` +
       `RSS ${result.rssBeforeMB} → ${result.rssAfterMB} MB, handles ${JSON.stringify(handlesBefore)} → ` +
-      JSON.stringify(handlesAfter),
+      `${JSON.stringify(handlesAfter)}\n`,
   );
-  console.log(JSON.stringify(result));
-  process.exitCode = result.ok ? 0 : 1;
+  const handleChange = Object.keys({ ...handlesBefore, ...handlesAfter }).reduce(
+    (sum, k) => sum + Math.abs((handlesAfter[k] ?? 0) - (handlesBefore[k] ?? 0)),
+    0,
+  );
+  const heapGrowth = after.heapMB - before.heapMB;
+  const rssGrowth = after.rssMB - before.rssMB;
+  const size = `${cycles} cycles after 10 warm-up`;
+  lib.report(
+    "service-cycle",
+    [
+      ...[
+        ["start (verify layer, run script until exposed)", startMs],
+        ["stop (destroy, release, state checksum)", stopMs],
+      ].map(([what, times]) => ({
+        what: `service ${what}, median`,
+        reference: "—",
+        target: "< 100 ms",
+        ...lib.timings(times),
+        size,
+        met: lib.median(times) < 100,
+      })),
+      {
+        what: "heap growth over the start/stop cycles (after full GC)",
+        reference: `heap before (${result.heapBeforeMB} MB)`,
+        target: "flat (< 5 MB)",
+        value: mb(heapGrowth),
+        unit: "MB",
+        size,
+        met: heapGrowth < 5,
+      },
+      {
+        what: "RSS growth over the start/stop cycles",
+        reference: `RSS before (${result.rssBeforeMB} MB)`,
+        target: "flat (< 32 MB)",
+        value: mb(rssGrowth),
+        unit: "MB",
+        size,
+        met: rssGrowth < 32,
+      },
+      {
+        what: "active handles changed over the start/stop cycles",
+        reference: `handles before (${Object.values(handlesBefore).reduce((a, b) => a + b, 0)})`,
+        target: "flat (0)",
+        value: handleChange,
+        unit: "handles",
+        size,
+        met: handleChange === 0,
+      },
+    ],
+    result,
+  );
 }
 
 main().catch((err) => {
