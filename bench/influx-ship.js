@@ -101,7 +101,13 @@ async function round(side, { bodies, profileName }) {
         throw new Error(`shipped ${result.shipped} of ${records}`);
     }
     const serverUs = (lib.processCpuMs(influx.proc.pid) - serverCpu) * 1000;
-    const arrived = await SERVER.count(influx);
+    // VictoriaMetrics makes new series searchable a moment after it acknowledged them (its index
+    // buffers them about a second, force_flush or not): count until all are seen, or 10 s.
+    let arrived = await SERVER.count(influx);
+    for (const until = Date.now() + 10_000; arrived < records && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 250));
+      arrived = await SERVER.count(influx);
+    }
     return {
       pps: records / result.seconds,
       clientUsPerPoint: result.cpuUs / records,

@@ -47,7 +47,10 @@ function run([file, ...args]) {
     child.on("exit", (code) => {
       const last = out.trim().split("\n").pop() ?? "";
       try {
-        resolve({ file, args, code, result: JSON.parse(last) });
+        const result = JSON.parse(last);
+        // Figures and a failed check (say, points that never arrived): both are shown.
+        const failed = code === 0 ? undefined : err.trim().split("\n").slice(-3).join(" ") || `exit ${code}`;
+        resolve({ file, args, code, result, ...(failed ? { error: failed } : {}) });
       } catch {
         resolve({ file, args, code, error: err.trim().split("\n").slice(-3).join(" ") || `exit ${code}` });
       }
@@ -64,7 +67,7 @@ function table(results) {
   for (const r of results) {
     if (r.error) {
       rows.push([`${r.file} ${r.args.join(" ")}`, "", "", `FAILED: ${r.error}`, "", "", "", "", "no"]);
-      continue;
+      if (!r.result) continue;
     }
     for (const f of r.result.figures) {
       rows.push([
