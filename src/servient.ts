@@ -80,7 +80,12 @@ export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
     this.influxdb.useThings((id) => servient.getThing(id));
     this.recorder = new Recorder(this.history, options.recorder);
     this.historySize = new HistorySize(database);
-    this.retention = new Retention(database, options.history.retention, () => this.influxdb.shippedUpTo());
+    this.retention = new Retention(
+      database,
+      options.history.retention,
+      () => this.influxdb.shippedUpTo(),
+      () => this.historySize.invalidate(),
+    );
     this.health = new HealthMonitor({
       recorder: () => this.history.health(),
       pending: () => this.history.pendingCount,
@@ -96,7 +101,7 @@ export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
   }
 
   /** Bytes of the things' committed history, for the service manager's storageLimit. */
-  historyBytes(thingIds: readonly string[]): number {
+  historyBytes(thingIds: readonly string[]): Promise<number> {
     return this.historySize.bytesOf(thingIds);
   }
 
@@ -112,6 +117,7 @@ export class VoPlugin implements TdHost, VoHost, ServiceManagerHost {
   adoptHistory(thing: ExposedThing): void {
     try {
       const adopted = adoptLegacySeries(this.database, thing.title, thing.id);
+      if (adopted.rowsMoved > 0) this.historySize.invalidate();
       if (adopted.renamed + adopted.merged > 0)
         log.info(
           "'%s' now has the stable id %s: adopted %d earlier series (%d rows moved) recorded under random ids",

@@ -16,5 +16,5 @@ export interface ServiceManagerHost {
    */
   checkMayChange(thing: ExposedThing): void;
   /** Bytes of the committed history of the things with these ids (what `storageLimit` bounds). */
-  historyBytes(thingIds: readonly string[]): number;
+  historyBytes(thingIds: readonly string[]): Promise<number>;
 }

@@ -173,7 +173,10 @@ export class ServiceManager implements ServiceRuntimeActions {
         const bytes = await folderBytes(run.storageDir);
         // Measured only under a limit: the count reads every record of the service's things.
         const historyBytes =
-          row.storageLimit > 0 ? this.host.historyBytes([...run.sandbox.things].map((t) => t.id)) : undefined;
+          row.storageLimit > 0
+            ? await this.host.historyBytes([...run.sandbox.things].map((t) => t.id))
+            : undefined;
+        if (this.runs.get(id) !== run) continue; // stopped or restarted while it was counted
         const over = checkLimits(
           { stateBytes: bytes, historyBytes },
           { stateLimit: row.stateLimit, storageLimit: row.storageLimit },

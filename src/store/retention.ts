@@ -35,11 +35,14 @@ export class Retention {
   /**
    * @param protectAfter rows with an id above this are never deleted by retention (the shipper's
    *   unshipped rows; the outbox bound decides about those). Undefined: nothing protected.
+   * @param onDeleted runs after a purge that deleted rows.
    */
   constructor(
     db: Database.Database,
     private readonly options: RetentionOptions,
     private readonly protectAfter: () => number | undefined = () => undefined,
+    /** Called after a purge that deleted rows (counts kept elsewhere are stale then). */
+    private readonly onDeleted: () => void = () => undefined,
   ) {
     this.seriesIds = db.prepare("SELECT id FROM wotvo_series ORDER BY id").pluck();
     // Oldest first through the index (series_id, ts, ts_sub); RETURNING gives the chunk's newest
@@ -97,6 +100,7 @@ export class Retention {
         }
       }
       if (result.deletedByAge + result.deletedByCount > 0) {
+        this.onDeleted();
         log.info(
           "retention deleted %d rows by age and %d by count",
           result.deletedByAge,
