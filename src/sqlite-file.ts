@@ -2,7 +2,8 @@
  * Opening one of our SQLite files, the same way for the servient's history file (store/) and the
  * service manager's file (service-manager/): the directory created, a corrupt file moved aside
  * (with its -wal / -shm / -journal) so the servient never crash-loops on it, WAL, busy timeout,
- * synchronous level, foreign keys, then the caller's migrations. A shared leaf: it knows no room.
+ * synchronous level, foreign keys, then the caller's forward-only migrations (migrateTo) under a
+ * schema version (`PRAGMA user_version`). A shared leaf: it knows no room.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -74,6 +75,29 @@ export function openSqliteFile(o: SqliteFileOptions): OpenedSqliteFile {
     db.close();
     throw err;
   }
+}
+
+/**
+ * Runs every migration above the file's `user_version`, each in its own IMMEDIATE transaction (the
+ * write lock taken up front: two processes opening one file never deadlock upgrading a read lock).
+ * A file newer than `migrations` is refused. Returns the version the file is at.
+ */
+export function migrateTo(db: BetterSqlite3.Database, migrations: readonly string[], label: string): number {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new VoError(
+      `The ${label} has schema version ${current}, newer than this node-wot-vo knows ` +
+        `(${migrations.length}). Upgrade node-wot-vo or use another data directory.`,
+      "VO_SCHEMA_NEWER",
+    );
+  }
+  for (let version = current + 1; version <= migrations.length; version++) {
+    db.transaction(() => {
+      db.exec(migrations[version - 1]);
+      db.pragma(`user_version = ${version}`);
+    }).immediate();
+  }
+  return migrations.length;
 }
 
 /**

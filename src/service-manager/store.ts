@@ -12,9 +12,9 @@
  */
 import path from "node:path";
 import type * as BetterSqlite3 from "better-sqlite3";
-import { VoError, VoInputError, errorMessage } from "../errors";
+import { VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { openSqliteFile, type MovedAside } from "../sqlite-file";
+import { migrateTo, openSqliteFile, type MovedAside } from "../sqlite-file";
 import {
   decodeJson,
   decodeTime,
@@ -676,23 +676,9 @@ function prepare(db: BetterSqlite3.Database) {
   };
 }
 
-/** Runs every migration above the file's `user_version`, each in its own transaction. */
+/** Runs every migration above the file's `user_version` (sqlite-file.ts). */
 export function migrateServiceManager(db: BetterSqlite3.Database): number {
-  const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > SM_MIGRATIONS.length) {
-    throw new VoError(
-      `The service-manager file has schema version ${current}, newer than this node-wot-vo knows ` +
-        `(${SM_MIGRATIONS.length}). Upgrade node-wot-vo or use another data directory.`,
-      "VO_SCHEMA_NEWER",
-    );
-  }
-  for (let version = current + 1; version <= SM_MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(SM_MIGRATIONS[version - 1]);
-      db.pragma(`user_version = ${version}`);
-    }).immediate();
-  }
-  return SM_MIGRATIONS.length;
+  return migrateTo(db, SM_MIGRATIONS, "service-manager file");
 }
 
 function checkKeys(value: object): void {

@@ -5,9 +5,8 @@
  */
 import type * as BetterSqlite3 from "better-sqlite3"; // in the .d.ts: needs no esModuleInterop
 import { MIGRATIONS } from "./migrations";
-import { VoError } from "../errors";
 import { createLogger } from "../log";
-import { openSqliteFile, type MovedAside } from "../sqlite-file";
+import { migrateTo, openSqliteFile, type MovedAside } from "../sqlite-file";
 
 const log = createLogger("store");
 
@@ -50,21 +49,7 @@ export function openDatabase(options: OpenOptions): SqliteDatabase {
   return db;
 }
 
-/** Runs every migration above the file's `user_version`, each in its own transaction. */
+/** Runs every migration above the file's `user_version` (sqlite-file.ts). */
 export function migrate(db: SqliteDatabase): number {
-  const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new VoError(
-      `The SQLite file has schema version ${current}, newer than this node-wot-vo knows ` +
-        `(${MIGRATIONS.length}). Upgrade node-wot-vo or use another data directory.`,
-      "VO_SCHEMA_NEWER",
-    );
-  }
-  for (let version = current + 1; version <= MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version - 1]);
-      db.pragma(`user_version = ${version}`);
-    })();
-  }
-  return MIGRATIONS.length;
+  return migrateTo(db, MIGRATIONS, "SQLite file");
 }
