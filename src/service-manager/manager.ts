@@ -171,7 +171,7 @@ export class ServiceManager implements ServiceRuntimeActions {
       try {
         const row = this.store.getService(id);
         const bytes = await folderBytes(run.storageDir);
-        // Measured only under a limit: the count reads every record of the service's things.
+        // Counted only under a limit: the first count reads the whole history (in chunks).
         const historyBytes =
           row.storageLimit > 0
             ? await this.host.historyBytes([...run.sandbox.things].map((t) => t.id))
