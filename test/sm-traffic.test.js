@@ -5,11 +5,12 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const path = require("node:path");
+const net = require("node:net");
 const { spawn } = require("node:child_process");
 const { once } = require("node:events");
 const Database = require("better-sqlite3");
 const { openStore, tempDir } = require("./fixtures/sm-helpers.js");
-const { startGatedServer, rawExchange } = require("./fixtures/sm-http.js");
+const { startGatedServer, rawExchange, parseResponse } = require("./fixtures/sm-http.js");
 const { TrafficMonitor } = require("../dist/service-manager/traffic-monitor.js");
 
 const A = { title: "thing-a" };
@@ -56,7 +57,7 @@ const value = (monitor, chain) => monitor.chain(chain).value;
 async function setup(ctx, { now, dir, ...options } = {}) {
   const opened = openStore(dir);
   const monitor = new TrafficMonitor({ store: opened.store, persistIntervalMs: 0, now, ...options });
-  const http = await startGatedServer(monitor.gate, THINGS);
+  const http = await startGatedServer(monitor.gate, THINGS, monitor.ungated);
   let stopped;
   const stop = () =>
     (stopped ??= http.close().then(() => {
@@ -353,4 +354,107 @@ test("a saved total that does not decode starts over at 0; the other chains load
   assert.equal(store.getTrafficMonitorData("thing-a_IN").value, 5);
   monitor.close();
   store.close();
+});
+
+test("one keep-alive socket: a request for no thing is charged to nobody; a response the client cut off counts at close", async (ctx) => {
+  const c = clock("2025-06-01T12:00:00.000Z");
+  const t = await setup(ctx, { now: c.now });
+  // thing-a, then an unknown thing (404, never gated), then thing-b, all on one socket.
+  const requests = [get("thing-a", 7), get("nothing"), get("thing-b", 9)];
+  const responses = await rawExchange(t.port, requests);
+  assert.deepEqual(
+    responses.map((r) => r.status),
+    [200, 404, 200],
+  );
+  await counted(t.monitor, 2);
+  // The 404 was told to the monitor as ungated (as the HTTP adapter does): nobody pays for it.
+  const aIn = bytes(requests[0]);
+  const aOut = responses[0].bytes;
+  assert.equal(value(t.monitor, "thing-a_IN"), aIn);
+  assert.equal(value(t.monitor, "thing-a_OUT"), aOut);
+  assert.equal(value(t.monitor, "thing-b_IN"), bytes(requests[2]));
+  assert.equal(value(t.monitor, "thing-b_OUT"), responses[2].bytes);
+
+  // A body of 1,000 declared bytes of which 400 arrive: the handler never answers, the client
+  // goes away. What the thing received is counted when the socket closes.
+  const head =
+    "POST /thing-a/actions/a HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n";
+  const before = value(t.monitor, "thing-a_IN");
+  const socket = net.connect(t.port, "127.0.0.1");
+  await once(socket, "connect");
+  socket.write(head + "b".repeat(400));
+  await counted(t.monitor, 3);
+  socket.destroy();
+  const deadline = Date.now() + 5000;
+  while (value(t.monitor, "thing-a_IN") - before < bytes(head) + 400) {
+    if (Date.now() > deadline) throw new Error("the cut-off request was never counted");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(value(t.monitor, "thing-a_IN") - before, bytes(head) + 400);
+  // Sent: nothing, or the 400 node itself writes into a socket whose request was cut mid-body.
+  const nodes400 = bytes("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  const sentAfter = value(t.monitor, "thing-a_OUT") - aOut;
+  assert.ok(sentAfter === 0 || sentAfter === nodes400, `sent ${sentAfter} bytes after the cut`);
+  assert.equal(value(t.monitor, "SYSTEM_IN"), aIn + bytes(requests[2]) + bytes(head) + 400);
+  await t.stop();
+});
+
+test("two monitors in one process each count only the requests of their own gate", async (ctx) => {
+  const c = clock("2025-06-01T12:00:00.000Z");
+  const one = await setup(ctx, { now: c.now });
+  const two = await setup(ctx, { now: c.now });
+  const toOne = [get("thing-a", 3), get("thing-b", 4)];
+  const toTwo = [post("thing-a", "zwei", 5)];
+  const [r1, r2] = await Promise.all([rawExchange(one.port, toOne), rawExchange(two.port, toTwo)]);
+  await counted(one.monitor, 2);
+  await counted(two.monitor, 1);
+  assert.equal(value(one.monitor, "SYSTEM_IN"), sum(toOne.map(bytes)));
+  assert.equal(value(one.monitor, "SYSTEM_OUT"), sum(r1.map((r) => r.bytes)));
+  assert.equal(value(two.monitor, "SYSTEM_IN"), bytes(toTwo[0]));
+  assert.equal(value(two.monitor, "thing-a_OUT"), r2[0].bytes);
+  // A closed monitor stops listening: the other keeps counting exactly.
+  await one.stop();
+  const more = await rawExchange(two.port, [get("thing-b", 6)]);
+  await counted(two.monitor, 2);
+  assert.equal(value(two.monitor, "thing-b_OUT"), more[0].bytes);
+  await two.stop();
+});
+
+test("pipelined requests on one socket: every byte is counted once, on one of their things", async (ctx) => {
+  const c = clock("2025-06-01T12:00:00.000Z");
+  const t = await setup(ctx, { now: c.now });
+  const requests = [post("thing-a", "eins", 11), get("thing-b", 22), get("thing-a", 33)];
+  const socket = net.connect(t.port, "127.0.0.1");
+  await once(socket, "connect");
+  let buf = Buffer.alloc(0);
+  const responses = [];
+  const all = new Promise((resolve) =>
+    socket.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (let r; (r = parseResponse(buf)) !== undefined;) {
+        responses.push(r);
+        buf = buf.subarray(r.bytes);
+      }
+      if (responses.length === requests.length) resolve();
+    }),
+  );
+  socket.write(requests.join("")); // all three in one write: node parses them before answering
+  await all;
+  socket.end();
+  await counted(t.monitor, 3);
+  assert.deepEqual(
+    responses.map((r) => r.status),
+    [200, 200, 200],
+  );
+  // Requests arrive together and answers overlap them, so only the sums are exact (see the docs).
+  const sent = sum(responses.map((r) => r.bytes));
+  assert.equal(value(t.monitor, "SYSTEM_IN"), sum(requests.map(bytes)));
+  assert.equal(value(t.monitor, "SYSTEM_OUT"), sent);
+  assert.equal(value(t.monitor, "thing-a_IN") + value(t.monitor, "thing-b_IN"), sum(requests.map(bytes)));
+  assert.equal(value(t.monitor, "thing-a_OUT") + value(t.monitor, "thing-b_OUT"), sent);
+  assert.equal(
+    t.monitor.counters().reduce((n, c) => n + c.requests, 0),
+    3,
+  );
+  await t.stop();
 });

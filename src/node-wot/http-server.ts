@@ -10,7 +10,8 @@
  *     `Helpers.parseUrlParameters` throws on it outside any try, an unhandled rejection.
  *     Pinned by test/td-history.test.js ("bad history requests get clear 4xx errors …");
  *  3. resolves the thing the URL addresses (`thingsServedBy`) and asks the gates added with
- *     `addThingRequestGate` (a traffic monitor) whether node-wot may handle it;
+ *     `addThingRequestGate` (a traffic monitor) whether node-wot may handle it; a request for no
+ *     thing, or one a route answered, is told to the observers of `addUngatedRequestObserver`;
  *  4. for PUT/POST remembers the response (responses.ts), and answers 413 to a Content-Length above
  *     the limit given to `interceptHttpRequests`; a chunked body cut off at the limit while node-wot
  *     reads it becomes 413 instead of node-wot's 500. Pinned by test/http-hostile.test.js ("a write
@@ -58,6 +59,8 @@ export type ThingRequestGate = (
 interface Interception {
   readonly routes: HttpRoute[];
   readonly gates: ThingRequestGate[];
+  /** Told of every request no gate sees (addUngatedRequestObserver). */
+  readonly ungated: ((req: http.IncomingMessage) => void)[];
   /** Request bodies above this many bytes are refused with 413 (`interceptHttpRequests`). */
   maxBodyBytes: number;
 }
@@ -83,6 +86,17 @@ export function addHttpRoute(servient: Servient, route: HttpRoute): void {
 /** Adds a gate that sees every request addressed to one of the servient's things first. */
 export function addThingRequestGate(servient: Servient, gate: ThingRequestGate): void {
   interceptionOf(servient).gates.push(gate);
+}
+
+/**
+ * Adds an observer told of every request that reaches no gate: one a route answered (told after it
+ * answered) and one addressed to no exposed thing (told before node-wot answers it).
+ */
+export function addUngatedRequestObserver(
+  servient: Servient,
+  observer: (req: http.IncomingMessage) => void,
+): void {
+  interceptionOf(servient).ungated.push(observer);
 }
 
 /**
@@ -115,7 +129,7 @@ export function pathOfThing(server: unknown, thing: ExposedThing): string | unde
 function interceptionOf(servient: Servient): Interception {
   let interception = interceptions.get(servient);
   if (interception === undefined) {
-    interception = { routes: [], gates: [], maxBodyBytes: Infinity };
+    interception = { routes: [], gates: [], ungated: [], maxBodyBytes: Infinity };
     interceptions.set(servient, interception);
     for (const server of servient.getServers()) wrap(server, interception);
     wrapServersAddedLater(servient, interception);
@@ -184,7 +198,9 @@ function wrap(server: unknown, interception: Interception): void {
         thing = undefined; // node-wot answers malformed paths itself
       }
     }
-    if (thing !== undefined && gates.length > 0 && !passesGates(gates, thingName, thing, req, res)) return;
+    if (thing !== undefined) {
+      if (gates.length > 0 && !passesGates(gates, thingName, thing, req, res)) return;
+    } else if (interception.ungated.length > 0) tellUngated(interception.ungated, req);
 
     // A body can only be refused part-way when it declares no length (chunked): only those writes
     // get the status patch below without a context.
@@ -214,7 +230,26 @@ function wrap(server: unknown, interception: Interception): void {
   server.handleRequest = (req, res) =>
     interception.routes.length === 0
       ? intercept(req, res)
-      : routesFirst(interception.routes, req, res, intercept);
+      : routesFirst(interception.routes, req, res, intercept, interception.ungated);
+}
+
+/** Tells the observers of ungated requests; one that throws is logged and the request goes on. */
+function tellUngated(
+  observers: readonly ((req: http.IncomingMessage) => void)[],
+  req: http.IncomingMessage,
+): void {
+  for (const observe of observers) {
+    try {
+      observe(req);
+    } catch (err) {
+      log.error(
+        "an observer of ungated requests failed on %s %s: %s",
+        req.method,
+        req.url,
+        errorMessage(err),
+      );
+    }
+  }
 }
 
 async function routesFirst(
@@ -222,10 +257,14 @@ async function routesFirst(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   next: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | undefined,
+  ungated: readonly ((req: http.IncomingMessage) => void)[],
 ): Promise<void> {
   for (const route of routes) {
     try {
-      if (await route(req, res)) return;
+      if (await route(req, res)) {
+        if (ungated.length > 0) tellUngated(ungated, req);
+        return;
+      }
     } catch (err) {
       log.error("HTTP route failed on %s %s: %s", req.method, req.url, errorMessage(err));
       if (!res.headersSent)

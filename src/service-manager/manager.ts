@@ -24,7 +24,7 @@ import path from "node:path";
 import type { ExposedThing } from "@node-wot/core";
 import { VoError, VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
-import { addThingRequestGate } from "../node-wot/http-server";
+import { addThingRequestGate, addUngatedRequestObserver } from "../node-wot/http-server";
 import { afterDestroy, afterExpose } from "../node-wot/servient-hooks";
 import { AlertEvaluator, parseAlertRules, type AlertChange } from "./alerts";
 import { SmNotFoundError } from "./errors";
@@ -114,9 +114,10 @@ export class ServiceManager implements ServiceRuntimeActions {
       store: this.store,
       period: o.period,
       persistIntervalMs: 0, // the manager's own tick persists, and records the totals
-      now: this.now,
+      now: options.now, // undefined: the monitor's own coarse clock, cheap on the request path
     });
     addThingRequestGate(host.servient, this.traffic.gate);
+    addUngatedRequestObserver(host.servient, this.traffic.ungated);
     afterExpose(host.servient, (thing) => this.thingExposed(thing));
     afterDestroy(host.servient, (thingId) => this.thingDestroyed(thingId));
   }

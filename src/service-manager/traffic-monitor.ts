@@ -8,9 +8,13 @@
  *   servient together. A thing's unit is its title unless `unitOf` says otherwise; a service's
  *   `unit` column names the thing whose limits it sets.
  * - Bytes are HTTP bytes on the wire (request line / status line, headers and body), read from the
- *   socket's counters when the response closes: `bytesWritten` since the gate let the request in,
- *   and `bytesRead` since the previous counted response on that keep-alive socket. No stream is
- *   touched, so chunked bodies count like any other and consumers see nothing.
+ *   socket's own counters, never from the streams (chunked bodies count like any other, handlers
+ *   see nothing). The common path adds nothing per response: at each gated request the monitor
+ *   charges what the socket read and wrote since its previous mark to the socket's previous gated
+ *   request, and the last one is charged when the socket closes or when totals are read or saved.
+ *   Over HTTP a listener on every response cost about 3 µs per request, this about 1 µs (see
+ *   docs/benchmarks.md). A thing whose service has limits takes the exact path instead: its
+ *   response is counted when it closes, so limits see every byte at once.
  * - Periods are calendar periods in UTC (default a day). A chain's value is its total in the current
  *   period; it restarts at 0 when the period rolls over. Values are saved to `trafficmonitor` every
  *   `persistIntervalMs` (default 60 s) and at close, so they survive a restart within the period and
@@ -28,6 +32,7 @@ import type * as net from "node:net";
 import { VoInputError, errorMessage } from "../errors";
 import { createLogger } from "../log";
 import { describe, uint } from "./codec";
+import { coarseClock } from "./coarse-clock";
 import type { Service, TrafficRow } from "./types";
 
 const log = createLogger("service-manager");
@@ -59,7 +64,7 @@ export interface TrafficMonitorOptions {
   period?: TrafficPeriod;
   /** How often totals are saved (and limits re-read); 0: only at close and persist(). Default 60,000. */
   persistIntervalMs?: number;
-  /** The clock, in ms since the epoch. Default Date.now. */
+  /** The clock, in ms since the epoch. Default: Date.now, read at most every CLOCK_RESOLUTION_MS. */
   now?: () => number;
   /** The unit of a thing, asked once per thing object. Default: its title, else the name it is served under. */
   unitOf?: (thingName: string, thing: object) => string;
@@ -67,6 +72,8 @@ export interface TrafficMonitorOptions {
 
 export const DEFAULT_TRAFFIC_PERIOD: TrafficPeriod = "day";
 export const DEFAULT_PERSIST_INTERVAL_MS = 60_000;
+/** How stale the default clock may be: periods roll, and speed buckets refill, to within this. */
+export const CLOCK_RESOLUTION_MS = 100;
 /** The unit of the servient-wide chains. */
 export const SYSTEM_UNIT = "SYSTEM";
 
@@ -129,18 +136,30 @@ interface Unit {
   requests: number;
   bytesIn: number;
   bytesOut: number;
+  /** Bytes of the common path not added to the chains yet (added before anything reads them). */
+  pendingIn: number;
+  pendingOut: number;
   refused: number;
   limits: Limits;
   readonly inBucket: Bucket;
   readonly outBucket: Bucket;
 }
 
-/** Where the previous counted response on a socket left its bytesRead. */
-const readMark = new WeakMap<net.Socket, number>();
+/** What the monitor keeps per socket that carried a gated request. */
+interface SocketMarks {
+  readonly socket: net.Socket;
+  /** The socket's byte counters where the last charge left them. */
+  read: number;
+  written: number;
+  /** The gated request the bytes since the marks are charged to (lazy path); undefined: none yet. */
+  unit: Unit | undefined;
+}
 
 export class TrafficMonitor {
   /** The gate to mount in front of every thing's HTTP requests. */
   readonly gate: ThingRequestGate;
+  /** To be told of every request no gate sees (no thing, a route): its bytes are charged to nobody. */
+  readonly ungated: (req: http.IncomingMessage) => void;
   private readonly store: TrafficStore;
   private readonly period: TrafficPeriod;
   private readonly now: () => number;
@@ -152,6 +171,9 @@ export class TrafficMonitor {
   private periodStart = 0;
   private periodEnd = 0;
   private readonly stored = new Map<string, TrafficRow>();
+  private readonly marks = new WeakMap<net.Socket, SocketMarks>();
+  /** Open sockets with bytes not charged yet, charged before totals are read or saved. */
+  private readonly open = new Set<SocketMarks>();
   private timer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
   private closed = false;
@@ -163,7 +185,7 @@ export class TrafficMonitor {
       throw new VoInputError(
         `the traffic period must be one of ${Object.keys(PERIODS).join(", ")}, got ${describe(this.period)}`,
       );
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? coarseClock(CLOCK_RESOLUTION_MS);
     this.unitOf = options.unitOf ?? defaultUnitOf;
     const interval = uint(options.persistIntervalMs ?? DEFAULT_PERSIST_INTERVAL_MS, "persistIntervalMs");
     this.roll(this.now());
@@ -183,12 +205,14 @@ export class TrafficMonitor {
       this.timer.unref();
     }
     this.gate = (thingName, thing, req, res) => this.handle(thingName, thing, req, res);
+    this.ungated = (req) => this.passOver(req);
   }
 
   /** Saves every changed chain now (one transaction). Errors are logged; the values stay pending. */
   persist(): void {
     const now = this.now();
     if (now >= this.periodEnd || now < this.periodStart) this.roll(now);
+    this.settle(now);
     const dirty: Chain[] = [];
     for (const unit of this.units.values()) {
       if (unit.in.dirty) dirty.push(unit.in);
@@ -243,6 +267,7 @@ export class TrafficMonitor {
 
   /** Requests and bytes per unit since the process started (the SYSTEM totals not included). */
   counters(): ReadonlyArray<TrafficCounters> {
+    this.settle(this.now());
     const out: TrafficCounters[] = [];
     for (const u of this.units.values())
       if (u !== this.system)
@@ -262,6 +287,7 @@ export class TrafficMonitor {
   chains(): TrafficChainView[] {
     const now = this.now();
     if (now >= this.periodEnd || now < this.periodStart) this.roll(now);
+    this.settle(now);
     const views: TrafficChainView[] = [];
     for (const u of this.units.values()) {
       views.push(this.view(u, u.in, "in"), this.view(u, u.out, "out"));
@@ -276,6 +302,7 @@ export class TrafficMonitor {
     const u = this.unit(unitName);
     const now = this.now();
     if (now >= this.periodEnd || now < this.periodStart) this.roll(now);
+    this.settle(now);
     return name.endsWith("_IN") ? this.view(u, u.in, "in") : this.view(u, u.out, "out");
   }
 
@@ -290,6 +317,7 @@ export class TrafficMonitor {
     const now = this.now();
     if (now >= this.periodEnd || now < this.periodStart) this.roll(now);
     const u = this.unit(unitName);
+    this.settle(now); // bytes counted before the change stay before it
     const chain = name.endsWith("_IN") ? u.in : u.out;
     chain.value = value;
     chain.time = now;
@@ -329,36 +357,119 @@ export class TrafficMonitor {
     if (now >= this.periodEnd || now < this.periodStart) this.roll(now);
     const unit = this.byThing.get(thing) ?? this.thingUnit(thingName, thing);
     const socket = req.socket;
+    const marks = this.marks.get(socket) ?? this.watch(socket, req);
+    const read = socket.bytesRead;
+    const written = socket.bytesWritten ?? marks.written;
+    const readSince = read - marks.read;
+    const previous = marks.unit;
+    if (previous === unit && unit.limits === NO_LIMITS) {
+      // The common path: the same thing again on a keep-alive socket, all of it is that thing's.
+      unit.pendingIn += readSince;
+      unit.pendingOut += written - marks.written;
+      marks.read = read;
+      marks.written = written;
+      unit.requests++;
+      this.system.requests++;
+      return true;
+    }
+    // This request's bytes read so far; what was read before them is the previous request's.
+    const own = previous === undefined ? readSince : Math.min(readSince, requestBytes(req));
+    if (previous !== undefined) this.count(previous, readSince - own, written - marks.written, now);
+    marks.unit = undefined;
     if (unit.limits !== NO_LIMITS) {
       const retryAfter = this.blocked(unit, now);
       if (retryAfter !== undefined) {
         this.refuse(unit, req, res, retryAfter);
+        // Neither the refused request nor the 429 is counted.
+        marks.read = socket.bytesRead;
+        marks.written = socket.bytesWritten ?? written;
         return false;
       }
     }
+    this.count(unit, own, 0, now);
+    marks.read = read;
+    marks.written = written;
     unit.requests++;
     this.system.requests++;
-    const written = socket.bytesWritten;
-    res.on("close", () => this.count(unit, socket, written));
+    if (unit.limits === NO_LIMITS) marks.unit = unit;
+    else res.once("close", () => this.chargeSocket(marks, unit, this.now()));
     return true;
   }
 
-  /** Counts one request/response pair from the socket's counters. */
-  private count(unit: Unit, socket: net.Socket, writtenBefore: number): void {
+  /**
+   * A request no gate saw, on a socket that carried gated ones: what came before it is charged to
+   * the previous gated request, the request itself and its answer to nobody.
+   */
+  private passOver(req: http.IncomingMessage): void {
+    const socket = req.socket;
+    const marks = this.marks.get(socket);
+    if (marks === undefined) return;
     const read = socket.bytesRead;
-    const bytesIn = read - (readMark.get(socket) ?? 0);
-    readMark.set(socket, read);
-    const bytesOut = socket.bytesWritten - writtenBefore;
-    const now = this.now();
+    const written = socket.bytesWritten ?? marks.written;
+    const readSince = read - marks.read;
+    if (marks.unit !== undefined) {
+      const own = Math.min(readSince, requestBytes(req));
+      this.count(marks.unit, readSince - own, written - marks.written, this.now());
+    }
+    marks.read = read;
+    marks.written = written;
+    marks.unit = undefined; // what is written next (this request's answer) is nobody's
+  }
+
+  /** Starts keeping marks for a socket: its bytes not charged yet are charged when it closes. */
+  private watch(socket: net.Socket, req: http.IncomingMessage): SocketMarks {
+    // A socket that answered requests no gate saw before this one: only this request is charged.
+    const written = socket.bytesWritten ?? 0;
+    const read = written > 0 ? Math.max(0, socket.bytesRead - requestBytes(req)) : 0;
+    const marks: SocketMarks = { socket, read, written, unit: undefined };
+    this.marks.set(socket, marks);
+    this.open.add(marks);
+    socket.once("close", () => {
+      this.open.delete(marks);
+      if (marks.unit !== undefined) this.chargeSocket(marks, marks.unit, this.now());
+      marks.unit = undefined;
+    });
+    return marks;
+  }
+
+  /** Charges what the socket read and wrote since its marks to `unit`, and moves the marks on. */
+  private chargeSocket(marks: SocketMarks, unit: Unit, now: number): void {
+    const read = marks.socket.bytesRead;
+    const written = marks.socket.bytesWritten ?? marks.written;
+    this.count(unit, read - marks.read, written - marks.written, now);
+    marks.read = read;
+    marks.written = written;
+  }
+
+  /** Brings every total up to date: open sockets' bytes charged, the common path's bytes added. */
+  private settle(now: number): void {
+    for (const marks of this.open) if (marks.unit !== undefined) this.chargeSocket(marks, marks.unit, now);
+    for (const unit of this.units.values()) this.addPending(unit, now);
+  }
+
+  private addPending(unit: Unit, now: number): void {
+    if (unit.pendingIn === 0 && unit.pendingOut === 0) return;
+    const bytesIn = unit.pendingIn;
+    const bytesOut = unit.pendingOut;
+    unit.pendingIn = unit.pendingOut = 0;
+    this.count(unit, bytesIn, bytesOut, now);
+  }
+
+  /** Adds bytes to a unit's chains, the servient's, its counters and its speed buckets. */
+  private count(unit: Unit, bytesIn: number, bytesOut: number, now: number): void {
     if (now >= this.periodEnd || now < this.periodStart) this.roll(now);
     add(unit.in, bytesIn, now);
     add(unit.out, bytesOut, now);
     add(this.system.in, bytesIn, now);
     add(this.system.out, bytesOut, now);
-    unit.bytesIn += bytesIn;
-    unit.bytesOut += bytesOut;
-    this.system.bytesIn += bytesIn;
-    this.system.bytesOut += bytesOut;
+    if (bytesIn > 0) {
+      unit.bytesIn += bytesIn;
+      this.system.bytesIn += bytesIn;
+    }
+    if (bytesOut > 0) {
+      unit.bytesOut += bytesOut;
+      this.system.bytesOut += bytesOut;
+    }
     if (unit.limits.dlSpeed > 0) spend(unit.inBucket, unit.limits.dlSpeed, bytesIn, now);
     if (unit.limits.ulSpeed > 0) spend(unit.outBucket, unit.limits.ulSpeed, bytesOut, now);
   }
@@ -393,8 +504,6 @@ export class TrafficMonitor {
     // The body is never read: close the connection instead of draining it into the next request.
     if (req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined)
       headers.Connection = "close";
-    const socket = req.socket;
-    res.on("close", () => readMark.set(socket, socket.bytesRead));
     res.writeHead(429, "Too Many Requests", headers);
     res.end(body);
   }
@@ -427,6 +536,8 @@ export class TrafficMonitor {
         requests: 0,
         bytesIn: 0,
         bytesOut: 0,
+        pendingIn: 0,
+        pendingOut: 0,
         refused: 0,
         limits: NO_LIMITS,
         inBucket: { tokens: 0, at: now },
@@ -449,6 +560,7 @@ export class TrafficMonitor {
 
   private applyLimits(unit: Unit): void {
     const limits = unit === this.system ? NO_LIMITS : (this.limitsByUnit.get(unit.name) ?? NO_LIMITS);
+    this.addPending(unit, this.now()); // limits see every byte so far
     const before = unit.limits;
     unit.limits = limits;
     // A new or raised speed starts with a full bucket.
@@ -459,6 +571,9 @@ export class TrafficMonitor {
 
   /** Moves to the period `now` falls in; every chain of another period starts over at 0. */
   private roll(now: number): void {
+    // Bytes of the common path not added yet belong to the period that ends.
+    if (this.periodEnd > this.periodStart)
+      for (const u of this.units.values()) this.addPending(u, this.periodEnd - 1);
     const [start, end] = PERIODS[this.period](now);
     this.periodStart = start;
     this.periodEnd = end;
@@ -475,10 +590,24 @@ export class TrafficMonitor {
 }
 
 function add(chain: Chain, bytes: number, now: number): void {
-  if (bytes <= 0) return;
+  if (!(bytes > 0)) return;
   chain.value += bytes;
   chain.time = now;
   chain.dirty = true;
+}
+
+/**
+ * The bytes of a request's head as sent (request line and header lines, as node parsed them) plus
+ * its declared body: how much of what a socket read belongs to this request rather than the one
+ * before. Exact for the usual one-space `Name: value` form; only asked when a socket changes thing.
+ */
+function requestBytes(req: http.IncomingMessage): number {
+  const raw = req.rawHeaders;
+  // "METHOD SP target SP HTTP/x.y CRLF" (2 + 8 + 2 besides method and target), then the closing CRLF.
+  let n = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12 + 2;
+  for (let i = 0; i + 1 < raw.length; i += 2) n += raw[i].length + 2 + raw[i + 1].length + 2;
+  const declared = Number(req.headers["content-length"]);
+  return declared > 0 ? n + declared : n;
 }
 
 function refill(bucket: Bucket, speed: number, now: number): void {
@@ -490,7 +619,7 @@ function refill(bucket: Bucket, speed: number, now: number): void {
 
 function spend(bucket: Bucket, speed: number, bytes: number, now: number): void {
   refill(bucket, speed, now);
-  bucket.tokens -= bytes;
+  if (bytes > 0) bucket.tokens -= bytes;
 }
 
 /** Whole seconds until a bucket in debt is back at zero; 0 when it is not in debt. */
