@@ -458,3 +458,29 @@ test("pipelined requests on one socket: every byte is counted once, on one of th
   );
   await t.stop();
 });
+
+test("a limit sees another open connection's bytes within one clock tick, without anything read", async (ctx) => {
+  const t = await setup(ctx); // the default coarse clock
+  t.store.addService({ id: "a", unit: "thing-a", ulSpeed: 1000 });
+  // Connection 1 fetches ~3,100 bytes (1,000 B/s, a 1,000-byte bucket) and stays open: its bytes
+  // are charged only when the monitor settles its open sockets.
+  const socket = net.connect(t.port, "127.0.0.1");
+  ctx.after(() => socket.destroy());
+  await once(socket, "connect");
+  let buf = Buffer.alloc(0);
+  const answered = new Promise((resolve) =>
+    socket.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      const r = parseResponse(buf);
+      if (r !== undefined) resolve(r);
+    }),
+  );
+  socket.write(get("thing-a", 3000));
+  assert.equal((await answered).status, 200);
+  await new Promise((r) => setTimeout(r, 250)); // more than one 100 ms tick
+  // Connection 2: the limit check settles every open socket once per tick and sees the debt.
+  const [refused] = await rawExchange(t.port, [get("thing-a")]);
+  assert.equal(refused.status, 429);
+  assert.match(refused.body, /over its speed cap/);
+  await t.stop();
+});
