@@ -484,3 +484,24 @@ test("a limit sees another open connection's bytes within one clock tick, withou
   assert.match(refused.body, /over its speed cap/);
   await t.stop();
 });
+
+test("on one connection a refused request is not counted, though the one before it was", async (ctx) => {
+  const c = clock("2025-06-01T12:00:00.000Z");
+  const t = await setup(ctx, { now: c.now });
+  t.store.addService({ id: "a", unit: "thing-a", dlLimit: 100 });
+  // One socket: 150 body bytes pass the limit, the next two requests to the thing are refused.
+  const requests = [post("thing-a", "y".repeat(150)), get("thing-a"), get("thing-a", 5)];
+  const responses = await rawExchange(t.port, requests);
+  assert.deepEqual(
+    responses.map((r) => r.status),
+    [200, 429, 429],
+  );
+  assert.equal(value(t.monitor, "thing-a_IN"), bytes(requests[0]));
+  assert.equal(value(t.monitor, "thing-a_OUT"), responses[0].bytes);
+  assert.equal(value(t.monitor, "SYSTEM_IN"), bytes(requests[0]));
+  assert.deepEqual(t.monitor.counters(), [
+    { unit: "thing-a", requests: 1, bytesIn: bytes(requests[0]), bytesOut: responses[0].bytes },
+  ]);
+  assert.deepEqual(t.monitor.refusals(), [{ unit: "thing-a", requests: 2 }]);
+  await t.stop();
+});

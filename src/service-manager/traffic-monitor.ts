@@ -374,9 +374,12 @@ export class TrafficMonitor {
       this.system.requests++;
       return true;
     }
-    // This request's bytes read so far; what was read before them is the previous request's.
-    const own = previous === undefined ? readSince : Math.min(readSince, requestBytes(req));
-    if (previous !== undefined) this.count(previous, readSince - own, written - marks.written, now);
+    // This request's bytes read so far; what was read before them is the previous request's. For
+    // the same thing again they all go to it in one count (a refusal below takes its own back).
+    const same = previous === unit;
+    const own = previous === undefined || same ? readSince : Math.min(readSince, requestBytes(req));
+    if (previous !== undefined)
+      this.count(previous, same ? readSince : readSince - own, written - marks.written, now);
     marks.unit = undefined;
     if (unit.limits !== NO_LIMITS) {
       // Limits see this socket's bytes at once and the other sockets' as of this clock tick.
@@ -386,6 +389,7 @@ export class TrafficMonitor {
       }
       const retryAfter = this.blocked(unit, now);
       if (retryAfter !== undefined) {
+        if (same) this.uncount(unit, Math.min(readSince, requestBytes(req)));
         this.refuse(unit, req, res, retryAfter);
         // Neither the refused request nor the 429 is counted.
         marks.read = socket.bytesRead;
@@ -393,7 +397,7 @@ export class TrafficMonitor {
         return false;
       }
     }
-    this.count(unit, own, 0, now);
+    if (!same) this.count(unit, own, 0, now);
     marks.read = read;
     marks.written = written;
     marks.unit = unit;
@@ -459,6 +463,15 @@ export class TrafficMonitor {
     const bytesOut = unit.pendingOut;
     unit.pendingIn = unit.pendingOut = 0;
     this.count(unit, bytesIn, bytesOut, now);
+  }
+
+  /** Takes back bytes in counted for a request that was then refused (chains, counters, bucket). */
+  private uncount(unit: Unit, bytesIn: number): void {
+    if (!(bytesIn > 0)) return;
+    for (const chain of [unit.in, this.system.in]) chain.value = Math.max(0, chain.value - bytesIn);
+    unit.bytesIn = Math.max(0, unit.bytesIn - bytesIn);
+    this.system.bytesIn = Math.max(0, this.system.bytesIn - bytesIn);
+    if (unit.limits.dlSpeed > 0) unit.inBucket.tokens += bytesIn;
   }
 
   /** Adds bytes to a unit's chains, the servient's, its counters and its speed buckets. */
